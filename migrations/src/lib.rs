@@ -1,0 +1,19 @@
+//! Database migrations for water-billing, shared by SQLite and PostgreSQL.
+//!
+//! Each migration is a self-contained file with its own `DeriveIden` enums, so history never
+//! depends on today's entities. Applied migrations are never edited: a change is a new file.
+//! Money is stored as whole fen (`BIGINT`), exact on both databases (SQLite's NUMERIC affinity
+//! would silently turn "192.15" into a float); unit prices are exact decimal strings.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_billing_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_billing_core::Migration)]
+    }
+}
