@@ -1,0 +1,28 @@
+//! The pure domain core of water billing: rules and arithmetic, no I/O.
+//!
+//! Nothing here talks to a database, a gateway or a clock; every date and "now" comes in as an
+//! argument, and money is `rust_decimal::Decimal` end to end (no floats). That keeps the rule
+//! book (`docs/domain.md`) testable as plain functions with its worked examples as test vectors.
+//!
+//! # Layout
+//! - [`money`]: `Money` (yuan at scale 2), `UnitPrice`, strict parsing, half-up line amounts.
+//! - [`calendar`]: billing periods (`YYYY-MM`), strict dates, Beijing "today", inclusive ranges.
+//! - [`tariff`]: customer classes, tariff versions and their validity, the tier column format,
+//!   household-size thresholds, the version in force on a date.
+//! - [`rating`]: pricing one bill's volume: year and price-change splits, annual tier ladder,
+//!   merged and rounded bill lines.
+//! - [`reading`]: register rollover, estimates (估抄) and catch-up against the system index (等针).
+//! - [`late_fee`]: chargeable days with waivers, the late fee (违约金) under a policy.
+//! - [`allocation`]: sharing a payment over open bills (oldest first, fee before principal).
+//! - [`journal`]: balanced double-entry entries for bills, prepayment and payments.
+//! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
+
+pub mod allocation;
+pub mod billing;
+pub mod calendar;
+pub mod journal;
+pub mod late_fee;
+pub mod money;
+pub mod rating;
+pub mod reading;
+pub mod tariff;
