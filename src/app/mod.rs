@@ -1,0 +1,90 @@
+//! Use cases: each public function validates its input into domain values, runs the pure domain
+//! rules, and owns the transaction that records the outcome. gRPC (and later HTTP and the CLI)
+//! call these and nothing below them.
+
+pub mod accounts;
+pub mod billing;
+pub mod closures;
+pub mod cycle;
+pub mod error;
+pub mod readings;
+pub mod tariffs;
+pub mod validate;
+
+use chrono::{NaiveDate, Utc};
+use sea_orm::DatabaseConnection;
+
+pub use error::{AppError, AppResult};
+
+use crate::config::BillingConfig;
+use crate::domain::calendar::beijing_today;
+use crate::domain::late_fee::{FeeRounding, LateFeePolicy};
+
+/// The billing parameters, parsed once at start-up.
+#[derive(Debug, Clone)]
+pub struct BillingSettings {
+    pub due_days: u32,
+    pub late_fee: LateFeePolicy,
+    pub rollover_max_m3: u64,
+    pub cycle_batch_size: usize,
+}
+
+impl BillingSettings {
+    pub fn from_config(config: &BillingConfig) -> Result<Self, String> {
+        let rounding = match config.late_fee_rounding.as_str() {
+            "TRUNCATE" => FeeRounding::Truncate,
+            "HALF_UP" => FeeRounding::HalfUp,
+            other => {
+                return Err(format!(
+                    "late fee rounding {other:?} is not TRUNCATE or HALF_UP"
+                ));
+            }
+        };
+        if config.late_fee_rate_per_day.is_sign_negative() {
+            return Err("the late fee rate per day cannot be negative".to_owned());
+        }
+        if !(1..=10_000).contains(&config.cycle_batch_size) {
+            return Err("the billing cycle batch size must be between 1 and 10000".to_owned());
+        }
+        Ok(Self {
+            due_days: config.due_days,
+            late_fee: LateFeePolicy {
+                rate_per_day: config.late_fee_rate_per_day,
+                rounding,
+                cap_at_principal: config.late_fee_cap,
+            },
+            rollover_max_m3: config.rollover_max_m3,
+            cycle_batch_size: config.cycle_batch_size as usize,
+        })
+    }
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        // The defaults of BillingConfig are valid by construction.
+        Self {
+            due_days: 15,
+            late_fee: LateFeePolicy::default(),
+            rollover_max_m3: crate::domain::reading::DEFAULT_ROLLOVER_MAX_M3,
+            cycle_batch_size: 1_000,
+        }
+    }
+}
+
+/// Everything a use case needs: the database and the settings. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub db: DatabaseConnection,
+    pub settings: BillingSettings,
+}
+
+impl App {
+    pub fn new(db: DatabaseConnection, settings: BillingSettings) -> Self {
+        Self { db, settings }
+    }
+
+    /// Today's Beijing date: the only place the use cases read the clock.
+    pub fn today(&self) -> NaiveDate {
+        beijing_today(Utc::now())
+    }
+}

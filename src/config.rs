@@ -1,0 +1,143 @@
+//! One `Config` for the whole service: every flag is also a `BILLING_*` environment variable,
+//! with defaults that let `water-billing serve` run on a fresh clone with no flags at all.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "water-billing",
+    version,
+    about = "Water billing, online payments and reconciliation"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC API and the HTTP listener until SIGINT/SIGTERM.
+    Serve(ServeConfig),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseConfig),
+    /// Measure a hot path (see BENCHMARKS.md).
+    Bench(crate::bench::BenchConfig),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// sqlite://PATH?mode=rwc (embedded default) or postgres://USER@HOST/DB (production).
+    #[arg(
+        long,
+        env = "BILLING_DATABASE_URL",
+        default_value = "sqlite://water-billing.db?mode=rwc"
+    )]
+    pub database_url: String,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "BILLING_DB_POOL_MAX", default_value_t = 16)]
+    pub db_pool_max: u32,
+    /// How long a request may wait for a pooled connection.
+    #[arg(long, env = "BILLING_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub db_acquire_timeout_ms: u64,
+}
+
+impl DatabaseConfig {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            db_pool_max: 16,
+            db_acquire_timeout_ms: 5_000,
+        }
+    }
+
+    /// The URL with any password replaced, for logs.
+    pub fn redacted_url(&self) -> String {
+        redact_password(&self.database_url)
+    }
+}
+
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    /// Address of the gRPC API.
+    #[arg(long, env = "BILLING_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// Address of the HTTP listener (health, and later webhooks).
+    #[arg(long, env = "BILLING_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Do not apply pending migrations at start.
+    #[arg(long, env = "BILLING_NO_MIGRATE")]
+    pub no_migrate: bool,
+    #[command(flatten)]
+    pub billing: BillingConfig,
+}
+
+/// The billing parameters domain.md marks as "default".
+#[derive(Debug, Clone, Args)]
+pub struct BillingConfig {
+    /// Days from issue to due date.
+    #[arg(long, env = "BILLING_DUE_DAYS", default_value_t = 15)]
+    pub due_days: u32,
+    /// Late fee per chargeable day, as a fraction of unpaid principal.
+    #[arg(long, env = "BILLING_LATE_FEE_RATE_PER_DAY", default_value = "0.003")]
+    pub late_fee_rate_per_day: rust_decimal::Decimal,
+    /// TRUNCATE (default) or HALF_UP.
+    #[arg(long, env = "BILLING_LATE_FEE_ROUNDING", default_value = "TRUNCATE")]
+    pub late_fee_rounding: String,
+    /// Cap the late fee at the unpaid principal.
+    #[arg(long, env = "BILLING_LATE_FEE_CAP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub late_fee_cap: bool,
+    /// Largest volume a register rollover may imply before the reading is rejected.
+    #[arg(long, env = "BILLING_ROLLOVER_MAX_M3", default_value_t = crate::domain::reading::DEFAULT_ROLLOVER_MAX_M3)]
+    pub rollover_max_m3: u64,
+    /// Accounts billed per transaction by the billing cycle.
+    #[arg(long, env = "BILLING_CYCLE_BATCH_SIZE", default_value_t = 1_000)]
+    pub cycle_batch_size: u32,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            due_days: 15,
+            late_fee_rate_per_day: rust_decimal::Decimal::new(3, 3),
+            late_fee_rounding: "TRUNCATE".to_owned(),
+            late_fee_cap: true,
+            rollover_max_m3: crate::domain::reading::DEFAULT_ROLLOVER_MAX_M3,
+            cycle_batch_size: 1_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redact_password("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_password("sqlite://x.db?mode=rwc"),
+            "sqlite://x.db?mode=rwc"
+        );
+    }
+}

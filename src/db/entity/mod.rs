@@ -1,0 +1,14 @@
+//! sea-orm entities, one per table of `migrations/`. They mirror the schema and nothing more:
+//! conversion to domain types lives in `db/` beside the queries.
+
+pub mod account;
+pub mod bill;
+pub mod bill_line;
+pub mod bill_segment;
+pub mod bill_usage;
+pub mod closure;
+pub mod journal_entry;
+pub mod journal_posting;
+pub mod meter;
+pub mod reading;
+pub mod tariff_version;

@@ -1,0 +1,70 @@
+//! The database adapter: connecting (SQLite by default, PostgreSQL in production), applying
+//! migrations safely when several replicas start together, and the queries the use cases run.
+//!
+//! Queries are plain functions taking a connection or transaction, so a use case decides where
+//! its transaction starts and ends. Rows become domain values here, never in `grpc/`.
+
+pub mod entity;
+pub mod queries;
+pub mod writes;
+
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    Statement, TransactionTrait,
+};
+
+use crate::config::DatabaseConfig;
+
+/// How long a SQLite connection waits for the write lock before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+/// Arbitrary but fixed key of the PostgreSQL advisory lock that serialises migrations.
+const MIGRATION_LOCK_KEY: i64 = 0x5742_4D49_4752; // "WBMIGR"
+
+pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(config.database_url.clone());
+    options
+        .max_connections(config.db_pool_max)
+        .acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))
+                .foreign_keys(true)
+        });
+    Database::connect(options).await
+}
+
+/// Applies pending migrations. On PostgreSQL an advisory lock makes replicas that start together
+/// take turns, so each migration runs exactly once; SQLite's own write lock does the same there.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    // A transaction-scoped lock: released by commit or rollback, even if this replica dies.
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+    ))
+    .await?;
+    match Migrator::up(&txn, None).await {
+        Ok(()) => txn.commit().await,
+        Err(err) => {
+            txn.rollback().await?;
+            Err(err)
+        }
+    }
+}
+
+/// Answers whether the database is reachable.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.query_one_raw(Statement::from_string(backend, "SELECT 1"))
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! Batch reads for the use cases, and the conversions from rows to domain values.
+//!
+//! Every batch query takes the ids of one batch (bounded by the caller) and answers with maps
+//! keyed by id, so a billing batch costs a fixed number of round trips whatever its size.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
+};
+
+use super::entity::{
+    bill, bill_segment, bill_usage, closure, journal_posting, reading, tariff_version,
+};
+use crate::app::{AppError, AppResult};
+use crate::domain::calendar::DateRange;
+use crate::domain::journal::Ledger;
+use crate::domain::money::{Money, UnitPrice};
+use crate::domain::tariff::{CustomerClass, PriceChange, TariffVersion, decode_tiers};
+
+/// A stored row that no longer parses is a bug or a tampered database, never caller input.
+pub fn corrupt(what: &str, detail: impl std::fmt::Display) -> AppError {
+    AppError::Database(DbErr::Custom(format!("corrupt {what}: {detail}")))
+}
+
+pub fn tariff_from_row(row: tariff_version::Model) -> AppResult<TariffVersion> {
+    let bad = |detail: String| corrupt("tariff version", detail);
+    Ok(TariffVersion {
+        customer_class: CustomerClass::parse(&row.customer_class)
+            .map_err(|e| bad(e.to_string()))?,
+        effective_from: row.effective_from,
+        tiers: decode_tiers(&row.tiers).map_err(|e| bad(e.to_string()))?,
+        sewage_price: UnitPrice::parse(&row.sewage_price).map_err(|e| bad(e.to_string()))?,
+        resource_price: UnitPrice::parse(&row.resource_price).map_err(|e| bad(e.to_string()))?,
+        base_household_size: u32::try_from(row.base_household_size)
+            .map_err(|e| bad(e.to_string()))?,
+        extra_m3_per_person: u64::try_from(row.extra_m3_per_person)
+            .map_err(|e| bad(e.to_string()))?,
+        price_change: PriceChange::parse(&row.price_change).map_err(|e| bad(e.to_string()))?,
+        code: row.code,
+    })
+}
+
+/// All tariff versions, grouped by code.
+pub async fn tariff_versions_by_code(
+    db: &impl ConnectionTrait,
+) -> AppResult<HashMap<String, Vec<TariffVersion>>> {
+    let rows = tariff_version::Entity::find().all(db).await?;
+    let mut by_code: HashMap<String, Vec<TariffVersion>> = HashMap::new();
+    for row in rows {
+        let version = tariff_from_row(row)?;
+        by_code
+            .entry(version.code.clone())
+            .or_default()
+            .push(version);
+    }
+    Ok(by_code)
+}
+
+/// Each account's prepayment balance: credits minus debits on the PREPAYMENT ledger.
+pub async fn prepayment_balances(
+    db: &impl ConnectionTrait,
+    account_ids: &[i64],
+) -> AppResult<HashMap<i64, Money>> {
+    let rows: Vec<(Option<i64>, i64, i64)> = journal_posting::Entity::find()
+        .select_only()
+        .column(journal_posting::Column::AccountId)
+        .column_as(sum_bigint(journal_posting::Column::CreditFen), "credit")
+        .column_as(sum_bigint(journal_posting::Column::DebitFen), "debit")
+        .filter(journal_posting::Column::AccountId.is_in(account_ids.iter().copied()))
+        .filter(journal_posting::Column::Ledger.eq(Ledger::Prepayment.as_str()))
+        .group_by(journal_posting::Column::AccountId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, credit, debit)| Some((id?, Money::from_fen(credit - debit))))
+        .collect())
+}
+
+/// Volume already billed per account and calendar year, for years from `year_min` on.
+pub async fn billed_by_year(
+    db: &impl ConnectionTrait,
+    account_ids: &[i64],
+    year_min: i32,
+) -> AppResult<HashMap<i64, BTreeMap<i32, u64>>> {
+    let rows: Vec<(i64, i32, i64)> = bill_usage::Entity::find()
+        .select_only()
+        .column(bill_usage::Column::AccountId)
+        .column(bill_usage::Column::Year)
+        .column_as(sum_bigint(bill_usage::Column::VolumeM3), "volume")
+        .filter(bill_usage::Column::AccountId.is_in(account_ids.iter().copied()))
+        .filter(bill_usage::Column::Year.gte(year_min))
+        .group_by(bill_usage::Column::AccountId)
+        .group_by(bill_usage::Column::Year)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out: HashMap<i64, BTreeMap<i32, u64>> = HashMap::new();
+    for (account_id, year, volume) in rows {
+        let volume = u64::try_from(volume).map_err(|e| corrupt("bill usage", e))?;
+        out.entry(account_id).or_default().insert(year, volume);
+    }
+    Ok(out)
+}
+
+/// How far back the estimate looks for billed actual volumes.
+const ESTIMATE_HISTORY_PERIODS: u32 = 24;
+/// How many billed actual volumes an estimate averages.
+const ESTIMATE_SAMPLE_SIZE: usize = 3;
+
+/// The last (up to three) billed actual volumes of each account before `period`, oldest first.
+pub async fn recent_actual_volumes(
+    db: &impl ConnectionTrait,
+    account_ids: &[i64],
+    period: crate::domain::calendar::Period,
+) -> AppResult<HashMap<i64, Vec<u64>>> {
+    let mut oldest = period;
+    for _ in 0..ESTIMATE_HISTORY_PERIODS {
+        oldest = oldest.prev();
+    }
+    let rows: Vec<(i64, i64)> = bill::Entity::find()
+        .select_only()
+        .column(bill::Column::AccountId)
+        .column(bill::Column::VolumeM3)
+        .filter(bill::Column::AccountId.is_in(account_ids.iter().copied()))
+        .filter(bill::Column::Estimated.eq(false))
+        .filter(bill::Column::Period.gte(oldest.to_string()))
+        .filter(bill::Column::Period.lt(period.to_string()))
+        .order_by_asc(bill::Column::AccountId)
+        .order_by_asc(bill::Column::Period)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out: HashMap<i64, Vec<u64>> = HashMap::new();
+    for (account_id, volume) in rows {
+        let volume = u64::try_from(volume).map_err(|e| corrupt("bill volume", e))?;
+        out.entry(account_id).or_default().push(volume);
+    }
+    for volumes in out.values_mut() {
+        let excess = volumes.len().saturating_sub(ESTIMATE_SAMPLE_SIZE);
+        volumes.drain(..excess);
+    }
+    Ok(out)
+}
+
+/// The newest segment of each meter: where billing has got to on that meter.
+pub async fn last_segments(
+    db: &impl ConnectionTrait,
+    meter_ids: &[i64],
+) -> AppResult<HashMap<i64, bill_segment::Model>> {
+    if meter_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let backend = db.get_database_backend();
+    let placeholders = placeholders(backend, meter_ids.len());
+    let sql = format!(
+        "SELECT s.* FROM bill_segments s WHERE s.meter_id IN ({placeholders}) AND s.meter_seq = \
+         (SELECT MAX(t.meter_seq) FROM bill_segments t WHERE t.meter_id = s.meter_id)"
+    );
+    let values = meter_ids.iter().map(|id| (*id).into());
+    let rows = bill_segment::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|row| (row.meter_id, row)).collect())
+}
+
+/// Accepted readings of the given meters dated after `after` and up to `up_to`, oldest first.
+pub async fn readings_between(
+    db: &impl ConnectionTrait,
+    meter_ids: &[i64],
+    after: NaiveDate,
+    up_to: NaiveDate,
+) -> AppResult<Vec<reading::Model>> {
+    Ok(reading::Entity::find()
+        .filter(reading::Column::MeterId.is_in(meter_ids.iter().copied()))
+        .filter(reading::Column::Status.eq(crate::app::readings::ACCEPTED))
+        .filter(reading::Column::ReadOn.gt(after))
+        .filter(reading::Column::ReadOn.lte(up_to))
+        .order_by_asc(reading::Column::ReadOn)
+        .order_by_asc(reading::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The date ranges on which late fees are waived (closures that say so).
+pub async fn late_fee_waivers(db: &impl ConnectionTrait) -> AppResult<Vec<DateRange>> {
+    let rows = closure::Entity::find()
+        .filter(closure::Column::WaiveLateFees.eq(true))
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|row| DateRange::new(row.starts_on, row.ends_on).map_err(|e| corrupt("closure", e)))
+        .collect()
+}
+
+fn sum_bigint(column: impl sea_orm::sea_query::IntoColumnRef) -> Expr {
+    Expr::col(column).sum().cast_as(Alias::new("BIGINT"))
+}
+
+fn placeholders(backend: sea_orm::DatabaseBackend, count: usize) -> String {
+    let one = |i: usize| match backend {
+        sea_orm::DatabaseBackend::Postgres => format!("${}", i + 1),
+        _ => "?".to_owned(),
+    };
+    (0..count).map(one).collect::<Vec<_>>().join(",")
+}

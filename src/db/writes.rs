@@ -1,0 +1,212 @@
+//! The rows one batch of bills writes, collected in memory and inserted with multi-row
+//! statements: a whole billing batch costs a handful of round trips in one transaction.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use sea_orm::{ConnectionTrait, EntityTrait, Set};
+
+use super::entity::{
+    account, bill, bill_line, bill_segment, bill_usage, journal_entry, journal_posting,
+};
+use crate::app::billing::{PAID, PARTIALLY_PAID, UNPAID, bill_no};
+use crate::app::{AppError, AppResult};
+use crate::domain::billing::DraftBill;
+use crate::domain::calendar::Period;
+use crate::domain::journal::{JournalEntry, bill_issued, prepayment_applied};
+
+/// Rows per INSERT statement: keeps every statement under SQLite's and PostgreSQL's
+/// bound-parameter limits (the widest table has 15 columns).
+const INSERT_ROWS_MAX: usize = 1_000;
+
+/// Where a meter's billing stands before this batch: the key of its next segment.
+#[derive(Debug, Clone, Copy)]
+pub struct MeterKey {
+    pub meter_id: i64,
+    pub next_seq: i32,
+    pub last_actual_read_on: NaiveDate,
+}
+
+#[derive(Debug, Default)]
+pub struct BillRows {
+    bills: Vec<bill::ActiveModel>,
+    segments: Vec<bill_segment::ActiveModel>,
+    lines: Vec<bill_line::ActiveModel>,
+    usage: Vec<bill_usage::ActiveModel>,
+    entries: Vec<journal_entry::ActiveModel>,
+    postings: Vec<journal_posting::ActiveModel>,
+}
+
+fn int(value: u64) -> AppResult<i64> {
+    i64::try_from(value)
+        .map_err(|_| AppError::InvalidArgument(format!("{value} is too large to store")))
+}
+
+impl BillRows {
+    pub fn len(&self) -> usize {
+        self.bills.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bills.is_empty()
+    }
+
+    pub fn push(
+        &mut self,
+        account: &account::Model,
+        period: Period,
+        draft: &DraftBill,
+        meters: &HashMap<String, MeterKey>,
+    ) -> AppResult<()> {
+        let number = bill_no(period, &account.account_no);
+        let total_fen = draft.total.to_fen();
+        let applied_fen = draft.prepayment_applied.to_fen();
+        let status = if applied_fen >= total_fen {
+            PAID
+        } else if applied_fen > 0 {
+            PARTIALLY_PAID
+        } else {
+            UNPAID
+        };
+        self.bills.push(bill::ActiveModel {
+            bill_no: Set(number.clone()),
+            account_id: Set(account.id),
+            period: Set(period.to_string()),
+            estimated: Set(draft.estimated),
+            volume_m3: Set(int(draft.volume_m3)?),
+            period_from: Set(draft.from),
+            period_to: Set(draft.to),
+            total_fen: Set(total_fen),
+            principal_paid_fen: Set(applied_fen),
+            late_fee_paid_fen: Set(0),
+            prepayment_applied_fen: Set(applied_fen),
+            status: Set(status.to_owned()),
+            issued_on: Set(draft.issued_on),
+            due_on: Set(draft.due_on),
+            ..Default::default()
+        });
+        self.push_segments(&number, draft, meters)?;
+        for (line_no, line) in draft.lines.iter().enumerate() {
+            self.lines.push(bill_line::ActiveModel {
+                bill_no: Set(number.clone()),
+                line_no: Set(i32::try_from(line_no + 1).unwrap_or(i32::MAX)),
+                kind: Set(line.kind.as_str().to_owned()),
+                volume_m3: Set(int(line.volume_m3)?),
+                unit_price: Set(line.unit_price.to_string()),
+                amount_fen: Set(line.amount.to_fen()),
+                ..Default::default()
+            });
+        }
+        for &(year, volume) in &draft.usage_by_year {
+            self.usage.push(bill_usage::ActiveModel {
+                bill_no: Set(number.clone()),
+                account_id: Set(account.id),
+                year: Set(year),
+                volume_m3: Set(int(volume)?),
+                ..Default::default()
+            });
+        }
+        self.push_entry(
+            &number,
+            account.id,
+            draft.issued_on,
+            &bill_issued(&draft.lines),
+        );
+        if draft.prepayment_applied.is_positive() {
+            self.push_entry(
+                &number,
+                account.id,
+                draft.issued_on,
+                &prepayment_applied(draft.prepayment_applied),
+            );
+        }
+        Ok(())
+    }
+
+    fn push_segments(
+        &mut self,
+        number: &str,
+        draft: &DraftBill,
+        meters: &HashMap<String, MeterKey>,
+    ) -> AppResult<()> {
+        for segment in &draft.segments {
+            let key = meters.get(&segment.meter_no).ok_or_else(|| {
+                AppError::FailedPrecondition(format!(
+                    "meter {} is not on the account",
+                    segment.meter_no
+                ))
+            })?;
+            let last_actual_read_on = if segment.actual_index.is_some() {
+                segment.read_on
+            } else {
+                key.last_actual_read_on
+            };
+            self.segments.push(bill_segment::ActiveModel {
+                bill_no: Set(number.to_owned()),
+                meter_id: Set(key.meter_id),
+                meter_seq: Set(key.next_seq),
+                previous_index: Set(int(segment.previous_index)?),
+                current_index: Set(int(segment.current_index)?),
+                volume_m3: Set(int(segment.volume_m3)?),
+                actual_index: Set(segment.actual_index.map(int).transpose()?),
+                read_on: Set(segment.read_on),
+                last_actual_index: Set(int(segment.new_state.last_actual_index)?),
+                last_actual_read_on: Set(last_actual_read_on),
+                ..Default::default()
+            });
+        }
+        Ok(())
+    }
+
+    fn push_entry(
+        &mut self,
+        number: &str,
+        account_id: i64,
+        posted_on: NaiveDate,
+        entry: &JournalEntry,
+    ) {
+        let key = format!("{}:{number}", entry.kind);
+        self.entries.push(journal_entry::ActiveModel {
+            entry_key: Set(key.clone()),
+            kind: Set(entry.kind.to_owned()),
+            account_id: Set(Some(account_id)),
+            bill_no: Set(Some(number.to_owned())),
+            posted_on: Set(posted_on),
+            ..Default::default()
+        });
+        for posting in &entry.postings {
+            self.postings.push(journal_posting::ActiveModel {
+                entry_key: Set(key.clone()),
+                ledger: Set(posting.ledger.as_str().to_owned()),
+                account_id: Set(Some(account_id)),
+                debit_fen: Set(posting.debit.to_fen()),
+                credit_fen: Set(posting.credit.to_fen()),
+                ..Default::default()
+            });
+        }
+    }
+
+    /// Inserts every row; the caller owns the transaction.
+    pub async fn insert(self, db: &impl ConnectionTrait) -> AppResult<()> {
+        insert_chunked::<bill::Entity, _>(db, self.bills).await?;
+        insert_chunked::<bill_segment::Entity, _>(db, self.segments).await?;
+        insert_chunked::<bill_line::Entity, _>(db, self.lines).await?;
+        insert_chunked::<bill_usage::Entity, _>(db, self.usage).await?;
+        insert_chunked::<journal_entry::Entity, _>(db, self.entries).await?;
+        insert_chunked::<journal_posting::Entity, _>(db, self.postings).await?;
+        Ok(())
+    }
+}
+
+async fn insert_chunked<E, A>(db: &impl ConnectionTrait, rows: Vec<A>) -> AppResult<()>
+where
+    E: EntityTrait,
+    A: sea_orm::ActiveModelTrait<Entity = E> + Send,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(INSERT_ROWS_MAX).collect();
+        E::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! water-billing: turns meter readings into water bills for a city water utility, takes
+//! payments and reconciles them for finance.
+//!
+//! # Layout
+//! - `config`: the one `Config` (flags and `BILLING_*` environment variables).
+//! - `startup`: builds the service from a config, binds listeners, serves until shutdown.
+//! - `domain`: the pure core (money, calendar, tariffs, rating, readings, late fees,
+//!   allocation, journal, bill drafting). No I/O, no clock; tested with plain values.
+//! - `app`: the use cases; each validates input, runs domain rules and owns its transaction.
+//! - `db`: connection, migrations, entities, batch queries and batch writes.
+//! - `gateway`: the payment gateways' protocols: keys, Alipay RSA2 signing and notification
+//!   verification, WeChat Pay v3 signing, header verification and AES-GCM notifications.
+//! - `grpc`: tonic services, proto conversions and the one error → status mapping.
+//! - `http`: the axum listener (health; webhooks later).
+//! - `bench`: the `water-billing bench` command measuring the hot paths.
+
+pub mod app;
+pub mod bench;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod gateway;
+pub mod grpc;
+pub mod http;
+pub mod startup;

@@ -1,0 +1,33 @@
+//! The `water-billing` binary: parses the command line and dispatches; nothing else.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use water_billing::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(config) => {
+            let server = water_billing::startup::Server::build(&config).await?;
+            tracing::info!(
+                grpc = %server.grpc_addr()?,
+                http = %server.http_addr()?,
+                database = %config.database.redacted_url(),
+                "water-billing serving"
+            );
+            server.run(water_billing::startup::shutdown_signal()).await
+        }
+        Command::Migrate(config) => {
+            let db = water_billing::db::connect(&config).await?;
+            water_billing::db::migrate(&db).await?;
+            tracing::info!(database = %config.redacted_url(), "migrations applied");
+            Ok(())
+        }
+        Command::Bench(config) => water_billing::bench::run(config).await,
+    }
+}

@@ -1,0 +1,111 @@
+//! Builds the service from its configuration: connects the database, applies migrations, binds
+//! the gRPC and HTTP listeners and serves until the shutdown future resolves. Tests bind port 0
+//! through the same code.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::app::{App, BillingSettings};
+use crate::config::ServeConfig;
+
+pub struct Server {
+    app: App,
+    grpc: TcpListener,
+    http: TcpListener,
+}
+
+impl Server {
+    pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let settings = BillingSettings::from_config(&config.billing).map_err(anyhow::Error::msg)?;
+        let db = crate::db::connect(&config.database)
+            .await
+            .with_context(|| format!("connecting to {}", config.database.redacted_url()))?;
+        if !config.no_migrate {
+            crate::db::migrate(&db)
+                .await
+                .context("applying migrations")?;
+        }
+        let grpc = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("binding the gRPC address {}", config.grpc_addr))?;
+        let http = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding the HTTP address {}", config.http_addr))?;
+        Ok(Self {
+            app: App::new(db, settings),
+            grpc,
+            http,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc.local_addr()
+    }
+
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Serves both listeners until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let routes = crate::grpc::routes(self.app.clone()).await?;
+        let mut grpc_stop = stop_rx.clone();
+        let grpc = tonic::transport::Server::builder()
+            .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_S))
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), async move {
+                let _ = grpc_stop.wait_for(|stop| *stop).await;
+            });
+        let mut http_stop = stop_rx;
+        let http = axum::serve(self.http, crate::http::router(self.app.db.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|stop| *stop).await;
+            });
+        let (grpc, http) = tokio::join!(grpc, async { http.await });
+        grpc.context("gRPC server")?;
+        http.context("HTTP server")?;
+        Ok(())
+    }
+}
+
+/// Upper bound on one unary request; the billing cycle's stream is not cut by it.
+const REQUEST_TIMEOUT_S: u64 = 600;
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; draining");
+}
