@@ -1,0 +1,305 @@
+//! `spawn_app`: a running service with a fresh database, and the clients to call it.
+
+use std::net::SocketAddr;
+
+use sea_orm::{ConnectionTrait, Database};
+use tonic::transport::Channel;
+use water_billing::config::{BillingConfig, DatabaseConfig, ServeConfig};
+use water_billing::grpc::pb;
+use water_billing::grpc::pb::account_service_client::AccountServiceClient;
+use water_billing::grpc::pb::billing_service_client::BillingServiceClient;
+use water_billing::grpc::pb::closure_service_client::ClosureServiceClient;
+use water_billing::grpc::pb::tariff_service_client::TariffServiceClient;
+
+pub struct TestApp {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub accounts: AccountServiceClient<Channel>,
+    pub tariffs: TariffServiceClient<Channel>,
+    pub billing: BillingServiceClient<Channel>,
+    pub closures: ClosureServiceClient<Channel>,
+    pub database_url: String,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh database URL: a new SQLite file, or a new PostgreSQL database on the server named
+/// by `BILLING_TEST_DATABASE_URL`.
+pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+    match std::env::var("BILLING_TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            let admin = Database::connect(&url)
+                .await
+                .expect("connect to the PostgreSQL test server");
+            let name = format!("wb_test_{}", unique_suffix());
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            let base = url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&url);
+            (format!("{base}/{name}"), None)
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            (url, Some(dir))
+        }
+    }
+}
+
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(BillingConfig::default()).await
+}
+
+pub async fn spawn_app_with(billing: BillingConfig) -> TestApp {
+    let (database_url, dir) = fresh_database().await;
+    let config = ServeConfig {
+        database: DatabaseConfig::new(database_url.clone()),
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        no_migrate: false,
+        billing,
+    };
+    let server = water_billing::startup::Server::build(&config)
+        .await
+        .expect("build server");
+    let grpc_addr = server.grpc_addr().unwrap();
+    let http_addr = server.http_addr().unwrap();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{grpc_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect");
+    TestApp {
+        grpc_addr,
+        http_addr,
+        accounts: AccountServiceClient::new(channel.clone()),
+        tariffs: TariffServiceClient::new(channel.clone()),
+        billing: BillingServiceClient::new(channel.clone()),
+        closures: ClosureServiceClient::new(channel),
+        database_url,
+        _shutdown: shutdown,
+        _dir: dir,
+    }
+}
+
+/// The residential tariff of domain.md section 7.
+pub fn residential_tariff() -> pb::Tariff {
+    pb::Tariff {
+        code: "RES".into(),
+        customer_class: "RESIDENTIAL".into(),
+        effective_from: "2020-01-01".into(),
+        tiers: vec![tier("216", "2.40"), tier("300", "3.60"), tier("", "7.20")],
+        sewage_price: "0.95".into(),
+        resource_price: "0.20".into(),
+        base_household_size: 4,
+        extra_m3_per_person: 54,
+        price_change: "READING_DATE".into(),
+    }
+}
+
+/// The non-residential tariff of domain.md section 7.
+pub fn non_residential_tariff() -> pb::Tariff {
+    pb::Tariff {
+        code: "NONRES".into(),
+        customer_class: "NON_RESIDENTIAL".into(),
+        effective_from: "2020-01-01".into(),
+        tiers: vec![tier("", "3.15")],
+        sewage_price: "1.40".into(),
+        resource_price: "0.20".into(),
+        base_household_size: 4,
+        extra_m3_per_person: 0,
+        price_change: "READING_DATE".into(),
+    }
+}
+
+/// One all-in tier at 2.40 + 0.95 + 0.20 = 3.55 per m³ (domain.md 7.8).
+pub fn flat_tariff() -> pb::Tariff {
+    pb::Tariff {
+        code: "FLAT".into(),
+        customer_class: "RESIDENTIAL".into(),
+        effective_from: "2020-01-01".into(),
+        tiers: vec![tier("", "2.40")],
+        sewage_price: "0.95".into(),
+        resource_price: "0.20".into(),
+        base_household_size: 4,
+        extra_m3_per_person: 0,
+        price_change: "READING_DATE".into(),
+    }
+}
+
+pub fn tier(up_to: &str, price: &str) -> pb::Tier {
+    pb::Tier {
+        up_to_m3: up_to.into(),
+        water_price: price.into(),
+    }
+}
+
+impl TestApp {
+    pub async fn upsert_tariff(&mut self, tariff: pb::Tariff) -> pb::Tariff {
+        self.tariffs
+            .upsert_tariff(pb::UpsertTariffRequest {
+                tariff: Some(tariff),
+            })
+            .await
+            .expect("upsert tariff")
+            .into_inner()
+    }
+
+    pub async fn create_account(
+        &mut self,
+        account_no: &str,
+        tariff_code: &str,
+        class: &str,
+        household_size: u32,
+    ) -> pb::Account {
+        self.accounts
+            .create_account(pb::CreateAccountRequest {
+                account_no: account_no.into(),
+                holder_name: "张三".into(),
+                address: "1 Water St".into(),
+                customer_class: class.into(),
+                household_size,
+                tariff_code: tariff_code.into(),
+            })
+            .await
+            .expect("create account")
+            .into_inner()
+    }
+
+    pub async fn install_meter(
+        &mut self,
+        account_no: &str,
+        meter_no: &str,
+        digits: u32,
+        initial: u64,
+        on: &str,
+    ) -> pb::Meter {
+        self.accounts
+            .install_meter(pb::InstallMeterRequest {
+                account_no: account_no.into(),
+                meter_no: meter_no.into(),
+                register_digits: digits,
+                initial_index: initial,
+                installed_on: on.into(),
+            })
+            .await
+            .expect("install meter")
+            .into_inner()
+    }
+
+    /// A residential account with a 5-digit meter, on the tariff given.
+    pub async fn residential_account(
+        &mut self,
+        account_no: &str,
+        tariff_code: &str,
+        household: u32,
+        initial: u64,
+        on: &str,
+    ) {
+        self.create_account(account_no, tariff_code, "RESIDENTIAL", household)
+            .await;
+        self.install_meter(account_no, &format!("M-{account_no}"), 5, initial, on)
+            .await;
+    }
+
+    pub async fn read(
+        &mut self,
+        meter_no: &str,
+        index: u64,
+        on: &str,
+    ) -> Result<pb::Reading, tonic::Status> {
+        self.billing
+            .record_reading(pb::RecordReadingRequest {
+                meter_no: meter_no.into(),
+                index,
+                read_on: on.into(),
+                source: "ACTUAL".into(),
+                reading_ref: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn issue(
+        &mut self,
+        account_no: &str,
+        period: &str,
+        issued_on: &str,
+    ) -> Result<pb::Bill, tonic::Status> {
+        self.billing
+            .issue_bill(pb::IssueBillRequest {
+                account_no: account_no.into(),
+                period: period.into(),
+                issued_on: issued_on.into(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn account(&mut self, account_no: &str, as_of: &str) -> pb::Account {
+        self.accounts
+            .get_account(pb::GetAccountRequest {
+                account_no: account_no.into(),
+                as_of: as_of.into(),
+            })
+            .await
+            .expect("get account")
+            .into_inner()
+    }
+
+    /// Sum of debits and credits over the whole journal, straight from the database.
+    pub async fn journal_totals(&self) -> (i64, i64) {
+        let db = Database::connect(&self.database_url).await.unwrap();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT CAST(COALESCE(SUM(debit_fen),0) AS BIGINT) AS d, CAST(COALESCE(SUM(credit_fen),0) AS BIGINT) AS c FROM journal_postings",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        (row.try_get("", "d").unwrap(), row.try_get("", "c").unwrap())
+    }
+}
+
+/// The line of a bill with this kind and price, as (volume, amount).
+pub fn line(bill: &pb::Bill, kind: &str) -> Vec<(u64, String, String)> {
+    bill.lines
+        .iter()
+        .filter(|l| l.kind == kind)
+        .map(|l| (l.volume_m3, l.unit_price.clone(), l.amount.clone()))
+        .collect()
+}
+
+pub fn assert_code(
+    result: Result<impl std::fmt::Debug, tonic::Status>,
+    code: tonic::Code,
+) -> String {
+    let status = result.expect_err("the call should fail");
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    assert!(
+        !status.message().is_empty(),
+        "the error needs a message a caller can act on"
+    );
+    status.message().to_owned()
+}
