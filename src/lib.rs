@@ -12,6 +12,8 @@
 //!   verification, WeChat Pay v3 signing, header verification and AES-GCM notifications.
 //! - `grpc`: tonic services, proto conversions and the one error → status mapping.
 //! - `http`: the axum listener (health; webhooks later).
+//! - `sandbox`: loopback Alipay and WeChat Pay simulators speaking the real protocols (their own
+//!   keys, customer payments, notifications with injectable faults, statements).
 //! - `bench`: the `water-billing bench` command measuring the hot paths.
 
 pub mod app;
@@ -22,4 +24,5 @@ pub mod domain;
 pub mod gateway;
 pub mod grpc;
 pub mod http;
+pub mod sandbox;
 pub mod startup;

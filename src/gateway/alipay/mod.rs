@@ -8,7 +8,9 @@
 //! - [`sign`]: request string-to-sign, request signature and form body, Beijing timestamps,
 //!   response node extraction and verification.
 //! - [`notify`]: form-body parsing, notification verification, [`notify::AlipayNotification`].
+//! - [`client`]: the outbound HTTP client over the real gateway API.
 
+pub mod client;
 pub mod notify;
 pub mod sign;
 

@@ -10,7 +10,9 @@
 //!   (WeChat Pay public key and platform certificates by serial), signature verification.
 //! - [`notify`]: the notification envelope, AES-256-GCM decryption, verified notifications.
 //! - [`resource`]: the decrypted transaction and refund resources.
+//! - [`client`]: the outbound HTTP client over the real gateway API.
 
+pub mod client;
 pub mod notify;
 pub mod resource;
 pub mod sign;
