@@ -16,6 +16,7 @@
 //! - [`allocation`]: sharing a payment over open bills (oldest first, fee before principal).
 //! - [`journal`]: balanced double-entry entries for bills, prepayment and payments.
 //! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
+//! - [`reconcile`]: matching a day's ledger payments against a gateway statement in one pass.
 
 pub mod allocation;
 pub mod billing;
@@ -25,4 +26,5 @@ pub mod late_fee;
 pub mod money;
 pub mod rating;
 pub mod reading;
+pub mod reconcile;
 pub mod tariff;
