@@ -8,7 +8,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("waterbilling_descriptor.bin"))
-        .compile_protos(&["proto/waterbilling/v1/billing.proto"], &["proto"])?;
+        .compile_protos(
+            &[
+                "proto/waterbilling/v1/billing.proto",
+                "proto/waterbilling/v1/payments.proto",
+            ],
+            &["proto"],
+        )?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! with defaults that let `water-billing serve` run on a fresh clone with no flags at all.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -19,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC API and the HTTP listener until SIGINT/SIGTERM.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseConfig),
     /// Measure a hot path (see BENCHMARKS.md).
@@ -86,6 +87,108 @@ pub struct ServeConfig {
     pub no_migrate: bool,
     #[command(flatten)]
     pub billing: BillingConfig,
+    #[command(flatten)]
+    pub alipay: AlipayArgs,
+    #[command(flatten)]
+    pub wechat: WechatArgs,
+    #[command(flatten)]
+    pub payments: PaymentsConfig,
+    /// Start loopback Alipay and WeChat Pay simulators and wire both channels to them, so the
+    /// whole payment flow can be tried with no gateway account (overrides the channel settings).
+    #[arg(long, env = "BILLING_SANDBOX")]
+    pub sandbox: bool,
+    /// Keys for the sandbox (tests load fixtures; `serve --sandbox` generates fresh ones).
+    #[arg(skip)]
+    pub sandbox_keys: crate::app::gateways::SandboxKeys,
+}
+
+/// Alipay (public-key mode). A channel missing any setting is disabled and says which one.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AlipayArgs {
+    #[arg(long, env = "BILLING_ALIPAY_APP_ID")]
+    pub alipay_app_id: Option<String>,
+    /// Our merchant PID (2088...), checked on every notification.
+    #[arg(long, env = "BILLING_ALIPAY_SELLER_ID")]
+    pub alipay_seller_id: Option<String>,
+    /// The application private key: PEM or bare base64, PKCS#1 or PKCS#8.
+    #[arg(long, env = "BILLING_ALIPAY_APP_PRIVATE_KEY_FILE")]
+    pub alipay_app_private_key_file: Option<PathBuf>,
+    /// The Alipay public key: PEM or bare base64 SPKI.
+    #[arg(long, env = "BILLING_ALIPAY_PUBLIC_KEY_FILE")]
+    pub alipay_public_key_file: Option<PathBuf>,
+    #[arg(
+        long,
+        env = "BILLING_ALIPAY_GATEWAY_URL",
+        default_value = "https://openapi.alipay.com/gateway.do"
+    )]
+    pub alipay_gateway_url: String,
+    /// Our public webhook URL for Alipay (ends in /notify/alipay).
+    #[arg(long, env = "BILLING_ALIPAY_NOTIFY_URL")]
+    pub alipay_notify_url: Option<String>,
+}
+
+/// WeChat Pay API v3. A channel missing any setting is disabled and says which one.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WechatArgs {
+    #[arg(long, env = "BILLING_WECHAT_MCH_ID")]
+    pub wechat_mch_id: Option<String>,
+    #[arg(long, env = "BILLING_WECHAT_APP_ID")]
+    pub wechat_app_id: Option<String>,
+    /// The merchant API private key (apiclient_key.pem).
+    #[arg(long, env = "BILLING_WECHAT_MCH_PRIVATE_KEY_FILE")]
+    pub wechat_mch_private_key_file: Option<PathBuf>,
+    /// Serial number of the merchant API certificate.
+    #[arg(long, env = "BILLING_WECHAT_MCH_SERIAL_NO")]
+    pub wechat_mch_serial_no: Option<String>,
+    /// File holding the 32-character APIv3 key.
+    #[arg(long, env = "BILLING_WECHAT_APIV3_KEY_FILE")]
+    pub wechat_apiv3_key_file: Option<PathBuf>,
+    /// The WeChat Pay public key (PEM), used with BILLING_WECHAT_PUBLIC_KEY_ID.
+    #[arg(long, env = "BILLING_WECHAT_PUBLIC_KEY_FILE")]
+    pub wechat_public_key_file: Option<PathBuf>,
+    /// `PUB_KEY_ID_...` of the WeChat Pay public key.
+    #[arg(long, env = "BILLING_WECHAT_PUBLIC_KEY_ID")]
+    pub wechat_public_key_id: Option<String>,
+    /// Platform certificates (PEM files), for merchants still on certificates; comma-separated.
+    #[arg(
+        long,
+        env = "BILLING_WECHAT_PLATFORM_CERT_FILES",
+        value_delimiter = ','
+    )]
+    pub wechat_platform_cert_files: Vec<PathBuf>,
+    #[arg(
+        long,
+        env = "BILLING_WECHAT_BASE_URL",
+        default_value = "https://api.mch.weixin.qq.com"
+    )]
+    pub wechat_base_url: String,
+    /// Our public webhook URL for WeChat Pay (ends in /notify/wechat).
+    #[arg(long, env = "BILLING_WECHAT_NOTIFY_URL")]
+    pub wechat_notify_url: Option<String>,
+}
+
+/// Pacing of the payment background work.
+#[derive(Debug, Clone, Args)]
+pub struct PaymentsConfig {
+    /// A PENDING order older than this is refreshed by a gateway query (GetPayment, sweeper).
+    #[arg(long, env = "BILLING_PENDING_QUERY_AFTER_S", default_value_t = 180)]
+    pub pending_query_after_s: u64,
+    /// How often the sweeper looks for stale PENDING orders.
+    #[arg(long, env = "BILLING_SWEEP_INTERVAL_S", default_value_t = 60)]
+    pub sweep_interval_s: u64,
+    /// Orders the sweeper handles per round, at most.
+    #[arg(long, env = "BILLING_SWEEP_BATCH_MAX", default_value_t = 100)]
+    pub sweep_batch_max: u64,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            pending_query_after_s: 180,
+            sweep_interval_s: 60,
+            sweep_batch_max: 100,
+        }
+    }
 }
 
 /// The billing parameters domain.md marks as "default".

@@ -9,6 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::app::gateways::{Gateways, Sandbox};
 use crate::app::{App, BillingSettings};
 use crate::config::ServeConfig;
 
@@ -16,6 +17,7 @@ pub struct Server {
     app: App,
     grpc: TcpListener,
     http: TcpListener,
+    sandbox: Option<Sandbox>,
 }
 
 impl Server {
@@ -35,11 +37,45 @@ impl Server {
         let http = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding the HTTP address {}", config.http_addr))?;
+        let http_base = format!("http://{}", http.local_addr()?);
+        let (gateways, sandbox) = if config.sandbox {
+            let (gateways, sandbox) =
+                crate::app::gateways::sandbox(&http_base, config.sandbox_keys.clone()).await?;
+            tracing::info!(
+                alipay = %sandbox.alipay.base_url(),
+                wechat = %sandbox.wechat.base_url(),
+                "sandbox gateways started; pay an order with POST <simulator>/sandbox/pay"
+            );
+            (gateways, Some(sandbox))
+        } else {
+            (Gateways::from_config(&config.alipay, &config.wechat)?, None)
+        };
+        for why in [
+            gateways.alipay.enabled().err(),
+            gateways.wechat.enabled().err(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            tracing::warn!("{why}");
+        }
+        let app = App::new(db, settings).with_gateways(gateways, config.payments.clone());
         Ok(Self {
-            app: App::new(db, settings),
+            app,
             grpc,
             http,
+            sandbox,
         })
+    }
+
+    /// The loopback simulators, when started with `--sandbox`.
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// Hands the simulators to the caller (tests drive them); they stop when dropped.
+    pub fn take_sandbox(&mut self) -> Option<Sandbox> {
+        self.sandbox.take()
     }
 
     pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
@@ -65,6 +101,7 @@ impl Server {
             let _ = stop_tx.send(true);
         });
         let routes = crate::grpc::routes(self.app.clone()).await?;
+        let sweeper = tokio::spawn(sweep_forever(self.app.clone(), stop_rx.clone()));
         let mut grpc_stop = stop_rx.clone();
         let grpc = tonic::transport::Server::builder()
             .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_S))
@@ -73,14 +110,33 @@ impl Server {
                 let _ = grpc_stop.wait_for(|stop| *stop).await;
             });
         let mut http_stop = stop_rx;
-        let http = axum::serve(self.http, crate::http::router(self.app.db.clone()))
+        let http = axum::serve(self.http, crate::http::router(self.app.clone()))
             .with_graceful_shutdown(async move {
                 let _ = http_stop.wait_for(|stop| *stop).await;
             });
         let (grpc, http) = tokio::join!(grpc, async { http.await });
+        sweeper.abort();
+        drop(self.sandbox);
         grpc.context("gRPC server")?;
         http.context("HTTP server")?;
         Ok(())
+    }
+}
+
+/// Refreshes stale PENDING orders every `sweep_interval_s` until shutdown, at its own pace:
+/// one bounded round at a time, never overlapping.
+async fn sweep_forever(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let interval = std::time::Duration::from_secs(app.payments.sweep_interval_s.max(1));
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        match app.sweep_pending().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "refreshed stale pending payments"),
+            Err(err) => tracing::warn!(error = ?err, "payment sweep failed; retrying next round"),
+        }
     }
 }
 

@@ -4,7 +4,6 @@
 use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 
 use super::tariffs::{to_i32, to_i64};
@@ -186,7 +185,7 @@ impl App {
     pub async fn install_meter(&self, account_no: &str, new: NewMeter) -> AppResult<MeterView> {
         let account = find_account(&self.db, account_no).await?;
         let meter_row = self.validated_meter(&account, &new)?;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         if let Some(active) = active_meter(&txn, account.id).await? {
             return Err(AppError::FailedPrecondition(format!(
                 "account {account_no} already has meter {} in service; use ReplaceMeter to change it",
@@ -214,7 +213,7 @@ impl App {
         let account = find_account(&self.db, account_no).await?;
         let meter_row = self.validated_meter(&account, &new)?;
         let replaced_on = validate::date("replaced_on", &new.installed_on)?;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let old = meter::Entity::find()
             .filter(meter::Column::MeterNo.eq(old_meter_no))
             .one(&txn)

@@ -11,10 +11,7 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::accounts::find_account;
 use super::validate;
@@ -257,7 +254,7 @@ pub async fn write_in_transaction(
     db: &sea_orm::DatabaseConnection,
     rows: BillRows,
 ) -> AppResult<()> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     rows.insert(&txn).await?;
     txn.commit().await?;
     Ok(())

@@ -18,6 +18,10 @@ pub enum AppError {
     /// The request is well-formed but the system's state forbids it → `FAILED_PRECONDITION`.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A gateway did not answer conclusively; retrying with the same request is safe →
+    /// `UNAVAILABLE`.
+    #[error("{0}")]
+    Unavailable(String),
     /// A concurrent request won a race; retrying is safe → `ABORTED`.
     #[error("{0}")]
     Conflict(String),

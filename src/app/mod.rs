@@ -7,7 +7,12 @@ pub mod billing;
 pub mod closures;
 pub mod cycle;
 pub mod error;
+pub mod gateways;
+pub mod notifications;
+pub mod payments;
 pub mod readings;
+pub mod refunds;
+pub mod settlement;
 pub mod tariffs;
 pub mod validate;
 
@@ -71,16 +76,40 @@ impl Default for BillingSettings {
     }
 }
 
-/// Everything a use case needs: the database and the settings. Cheap to clone.
+/// Everything a use case needs: the database, the settings and the gateway channels.
+/// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct App {
     pub db: DatabaseConnection,
     pub settings: BillingSettings,
+    pub gateways: gateways::Gateways,
+    pub payments: crate::config::PaymentsConfig,
 }
 
 impl App {
+    /// An app with both online channels disabled (billing only).
     pub fn new(db: DatabaseConnection, settings: BillingSettings) -> Self {
-        Self { db, settings }
+        Self {
+            db,
+            settings,
+            gateways: gateways::Gateways::disabled(),
+            payments: Default::default(),
+        }
+    }
+
+    pub fn with_gateways(
+        mut self,
+        gateways: gateways::Gateways,
+        payments: crate::config::PaymentsConfig,
+    ) -> Self {
+        self.gateways = gateways;
+        self.payments = payments;
+        self
+    }
+
+    /// The current instant: the one place payment use cases read the clock.
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        Utc::now()
     }
 
     /// Today's Beijing date: the only place the use cases read the clock.

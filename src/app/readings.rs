@@ -5,7 +5,6 @@
 use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 
 use super::accounts::digits_of;
@@ -73,7 +72,7 @@ impl App {
         let digits = digits_of(&meter)?;
         check_index(new.index, digits).map_err(|e| AppError::invalid("index", e))?;
         check_in_service(&meter, read_on)?;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let (previous_index, previous_on) = last_accepted(&txn, &meter).await?;
         if read_on < previous_on {
             return Err(AppError::FailedPrecondition(format!(

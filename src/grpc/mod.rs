@@ -6,6 +6,7 @@ mod accounts;
 mod billing;
 mod closures;
 mod convert;
+mod payments;
 mod status;
 mod tariffs;
 
@@ -25,6 +26,7 @@ use crate::app::App;
 use pb::account_service_server::AccountServiceServer;
 use pb::billing_service_server::BillingServiceServer;
 use pb::closure_service_server::ClosureServiceServer;
+use pb::payment_service_server::PaymentServiceServer;
 use pb::tariff_service_server::TariffServiceServer;
 
 /// Largest gRPC request the service decodes.
@@ -45,6 +47,9 @@ pub async fn routes(app: App) -> Result<Routes, tonic_reflection::server::Error>
     health_reporter
         .set_serving::<ClosureServiceServer<closures::Closures>>()
         .await;
+    health_reporter
+        .set_serving::<PaymentServiceServer<payments::Payments>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -64,7 +69,11 @@ pub async fn routes(app: App) -> Result<Routes, tonic_reflection::server::Error>
                 .max_decoding_message_size(REQUEST_BYTES_MAX),
         )
         .add_service(
-            ClosureServiceServer::new(closures::Closures(app))
+            ClosureServiceServer::new(closures::Closures(app.clone()))
+                .max_decoding_message_size(REQUEST_BYTES_MAX),
+        )
+        .add_service(
+            PaymentServiceServer::new(payments::Payments(app))
                 .max_decoding_message_size(REQUEST_BYTES_MAX),
         );
     Ok(routes)

@@ -13,6 +13,7 @@ impl From<AppError> for Status {
             AppError::AlreadyExists(message) => Status::new(Code::AlreadyExists, message),
             AppError::FailedPrecondition(message) => Status::new(Code::FailedPrecondition, message),
             AppError::Conflict(message) => Status::new(Code::Aborted, message),
+            AppError::Unavailable(message) => Status::new(Code::Unavailable, message),
             AppError::Database(source) => {
                 let unavailable = matches!(
                     source,

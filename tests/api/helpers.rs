@@ -4,14 +4,20 @@ use std::net::SocketAddr;
 
 use sea_orm::{ConnectionTrait, Database};
 use tonic::transport::Channel;
-use water_billing::config::{BillingConfig, DatabaseConfig, ServeConfig};
+use water_billing::app::gateways::{Sandbox, SandboxKeys};
+use water_billing::config::{BillingConfig, DatabaseConfig, PaymentsConfig, ServeConfig};
 use water_billing::grpc::pb;
 use water_billing::grpc::pb::account_service_client::AccountServiceClient;
 use water_billing::grpc::pb::billing_service_client::BillingServiceClient;
 use water_billing::grpc::pb::closure_service_client::ClosureServiceClient;
+use water_billing::grpc::pb::payment_service_client::PaymentServiceClient;
 use water_billing::grpc::pb::tariff_service_client::TariffServiceClient;
+use water_billing::sandbox::delivery::DeliveryPolicy;
 
 pub struct TestApp {
+    pub payments: PaymentServiceClient<Channel>,
+    /// The loopback gateways, when spawned with `spawn_sandbox_app`.
+    pub sandbox: Option<Sandbox>,
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub accounts: AccountServiceClient<Channel>,
@@ -67,6 +73,38 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(billing: BillingConfig) -> TestApp {
+    spawn(billing, None, PaymentsConfig::default()).await
+}
+
+/// A service wired to the loopback Alipay and WeChat Pay simulators (fixture keys, fast
+/// notification retries).
+pub async fn spawn_sandbox_app(payments: PaymentsConfig) -> TestApp {
+    let keys = SandboxKeys {
+        merchant_pem: Some(fixture("merchant_pkcs8.pem")),
+        gateway_pem: Some(fixture("gateway_pkcs8.pem")),
+        delivery: Some(DeliveryPolicy::for_tests()),
+    };
+    spawn(BillingConfig::default(), Some(keys), payments).await
+}
+
+pub fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/gateway/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+async fn spawn(
+    billing: BillingConfig,
+    sandbox_keys: Option<SandboxKeys>,
+    payments: PaymentsConfig,
+) -> TestApp {
+    // Logs go to the test's captured output: shown only when a test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn,water_billing=info")
+        .try_init();
     let (database_url, dir) = fresh_database().await;
     let config = ServeConfig {
         database: DatabaseConfig::new(database_url.clone()),
@@ -74,10 +112,16 @@ pub async fn spawn_app_with(billing: BillingConfig) -> TestApp {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         no_migrate: false,
         billing,
+        alipay: Default::default(),
+        wechat: Default::default(),
+        payments,
+        sandbox: sandbox_keys.is_some(),
+        sandbox_keys: sandbox_keys.unwrap_or_default(),
     };
-    let server = water_billing::startup::Server::build(&config)
+    let mut server = water_billing::startup::Server::build(&config)
         .await
         .expect("build server");
+    let sandbox = server.take_sandbox();
     let grpc_addr = server.grpc_addr().unwrap();
     let http_addr = server.http_addr().unwrap();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -90,6 +134,8 @@ pub async fn spawn_app_with(billing: BillingConfig) -> TestApp {
         .await
         .expect("connect");
     TestApp {
+        payments: PaymentServiceClient::new(channel.clone()),
+        sandbox,
         grpc_addr,
         http_addr,
         accounts: AccountServiceClient::new(channel.clone()),
@@ -265,6 +311,21 @@ impl TestApp {
             .await
             .expect("get account")
             .into_inner()
+    }
+
+    /// Counts rows matching a SQL condition, straight from the database.
+    pub async fn count(&self, table: &str, condition: &str) -> i64 {
+        let db = Database::connect(&self.database_url).await.unwrap();
+        let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}");
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get("", "n").unwrap()
     }
 
     /// Sum of debits and credits over the whole journal, straight from the database.

@@ -9,6 +9,7 @@ mod bills;
 mod closures;
 mod cycle;
 mod helpers;
+mod payments;
 mod readings;
 mod server;
 mod tariffs;

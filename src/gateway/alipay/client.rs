@@ -148,6 +148,7 @@ pub enum BillUrl {
     NotReady,
 }
 
+#[derive(Debug)]
 pub struct AlipayClient {
     config: AlipayConfig,
     http: reqwest::Client,

@@ -137,6 +137,7 @@ struct Answer {
     body: Vec<u8>,
 }
 
+#[derive(Debug)]
 pub struct WechatClient {
     config: WechatConfig,
     http: reqwest::Client,

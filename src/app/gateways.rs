@@ -1,0 +1,334 @@
+//! The online channels as configured: each is either enabled with a ready client or disabled
+//! with the settings it lacks (its RPCs answer FAILED_PRECONDITION naming them). A key that is
+//! present but malformed stops start-up: a half-configured channel must never run silently.
+//! `sandbox` wires both channels to the loopback simulators instead.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::{AlipayArgs, WechatArgs};
+use crate::gateway::alipay::client::{AlipayClient, AlipayConfig};
+use crate::gateway::keys::{ApiV3Key, PlatformCertificate, PrivateKey, PublicKey};
+use crate::gateway::wechat::client::{WechatClient, WechatConfig};
+use crate::gateway::wechat::sign::{MerchantSigner, WechatKeySet};
+use crate::sandbox::alipay::{AlipaySimConfig, AlipaySimulator};
+use crate::sandbox::server::gateway_keys;
+use crate::sandbox::wechat::{WechatSimConfig, WechatSimulator};
+
+/// A channel: enabled, or disabled with a message naming what is missing.
+#[derive(Debug)]
+pub enum Channel<T> {
+    Enabled(Arc<T>),
+    Disabled(String),
+}
+
+impl<T> Clone for Channel<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Enabled(client) => Self::Enabled(Arc::clone(client)),
+            Self::Disabled(why) => Self::Disabled(why.clone()),
+        }
+    }
+}
+
+impl<T> Channel<T> {
+    pub fn enabled(&self) -> Result<&Arc<T>, &str> {
+        match self {
+            Self::Enabled(client) => Ok(client),
+            Self::Disabled(why) => Err(why),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Gateways {
+    pub alipay: Channel<AlipayClient>,
+    pub wechat: Channel<WechatClient>,
+}
+
+impl Gateways {
+    pub fn disabled() -> Self {
+        Self {
+            alipay: Channel::Disabled("the Alipay channel is not configured".into()),
+            wechat: Channel::Disabled("the WeChat Pay channel is not configured".into()),
+        }
+    }
+
+    pub fn from_config(alipay: &AlipayArgs, wechat: &WechatArgs) -> anyhow::Result<Self> {
+        let http = crate::gateway::error::http_client()?;
+        Ok(Self {
+            alipay: alipay_channel(alipay, &http)?,
+            wechat: wechat_channel(wechat, &http)?,
+        })
+    }
+}
+
+fn missing(channel: &str, names: &[(&str, bool)]) -> Option<String> {
+    let absent: Vec<&str> = names
+        .iter()
+        .filter(|(_, present)| !present)
+        .map(|(name, _)| *name)
+        .collect();
+    (!absent.is_empty()).then(|| {
+        format!(
+            "the {channel} channel is disabled: set {}",
+            absent.join(", ")
+        )
+    })
+}
+
+fn read_key_file(path: &Path, setting: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("{setting}: reading {}", path.display()))
+}
+
+fn alipay_channel(
+    args: &AlipayArgs,
+    http: &reqwest::Client,
+) -> anyhow::Result<Channel<AlipayClient>> {
+    let (Some(app_id), Some(seller_id), Some(private_key), Some(public_key), Some(notify_url)) = (
+        &args.alipay_app_id,
+        &args.alipay_seller_id,
+        &args.alipay_app_private_key_file,
+        &args.alipay_public_key_file,
+        &args.alipay_notify_url,
+    ) else {
+        let why = missing(
+            "Alipay",
+            &[
+                ("BILLING_ALIPAY_APP_ID", args.alipay_app_id.is_some()),
+                ("BILLING_ALIPAY_SELLER_ID", args.alipay_seller_id.is_some()),
+                (
+                    "BILLING_ALIPAY_APP_PRIVATE_KEY_FILE",
+                    args.alipay_app_private_key_file.is_some(),
+                ),
+                (
+                    "BILLING_ALIPAY_PUBLIC_KEY_FILE",
+                    args.alipay_public_key_file.is_some(),
+                ),
+                (
+                    "BILLING_ALIPAY_NOTIFY_URL",
+                    args.alipay_notify_url.is_some(),
+                ),
+            ],
+        );
+        return Ok(Channel::Disabled(why.unwrap_or_default()));
+    };
+    let app_private_key = PrivateKey::parse(&read_key_file(
+        private_key,
+        "BILLING_ALIPAY_APP_PRIVATE_KEY_FILE",
+    )?)
+    .context("BILLING_ALIPAY_APP_PRIVATE_KEY_FILE is not a usable RSA private key")?;
+    let alipay_public_key = PublicKey::parse(&read_key_file(
+        public_key,
+        "BILLING_ALIPAY_PUBLIC_KEY_FILE",
+    )?)
+    .context("BILLING_ALIPAY_PUBLIC_KEY_FILE is not a usable RSA public key")?;
+    let config = AlipayConfig {
+        app_id: app_id.clone(),
+        seller_id: seller_id.clone(),
+        app_private_key,
+        alipay_public_key,
+        gateway_url: args.alipay_gateway_url.clone(),
+        notify_url: notify_url.clone(),
+    };
+    Ok(Channel::Enabled(Arc::new(AlipayClient::new(
+        config,
+        http.clone(),
+    ))))
+}
+
+fn wechat_channel(
+    args: &WechatArgs,
+    http: &reqwest::Client,
+) -> anyhow::Result<Channel<WechatClient>> {
+    let has_verifier =
+        args.wechat_public_key_file.is_some() || !args.wechat_platform_cert_files.is_empty();
+    let (
+        Some(mch_id),
+        Some(app_id),
+        Some(key_file),
+        Some(serial),
+        Some(v3_file),
+        Some(notify_url),
+        true,
+    ) = (
+        &args.wechat_mch_id,
+        &args.wechat_app_id,
+        &args.wechat_mch_private_key_file,
+        &args.wechat_mch_serial_no,
+        &args.wechat_apiv3_key_file,
+        &args.wechat_notify_url,
+        has_verifier,
+    )
+    else {
+        let why = missing(
+            "WeChat Pay",
+            &[
+                ("BILLING_WECHAT_MCH_ID", args.wechat_mch_id.is_some()),
+                ("BILLING_WECHAT_APP_ID", args.wechat_app_id.is_some()),
+                (
+                    "BILLING_WECHAT_MCH_PRIVATE_KEY_FILE",
+                    args.wechat_mch_private_key_file.is_some(),
+                ),
+                (
+                    "BILLING_WECHAT_MCH_SERIAL_NO",
+                    args.wechat_mch_serial_no.is_some(),
+                ),
+                (
+                    "BILLING_WECHAT_APIV3_KEY_FILE",
+                    args.wechat_apiv3_key_file.is_some(),
+                ),
+                (
+                    "BILLING_WECHAT_NOTIFY_URL",
+                    args.wechat_notify_url.is_some(),
+                ),
+                (
+                    "BILLING_WECHAT_PUBLIC_KEY_FILE (or BILLING_WECHAT_PLATFORM_CERT_FILES)",
+                    has_verifier,
+                ),
+            ],
+        );
+        return Ok(Channel::Disabled(why.unwrap_or_default()));
+    };
+    let private_key = PrivateKey::parse(&read_key_file(
+        key_file,
+        "BILLING_WECHAT_MCH_PRIVATE_KEY_FILE",
+    )?)
+    .context("BILLING_WECHAT_MCH_PRIVATE_KEY_FILE is not a usable RSA private key")?;
+    let api_v3_key =
+        ApiV3Key::parse(read_key_file(v3_file, "BILLING_WECHAT_APIV3_KEY_FILE")?.trim_end())
+            .context("BILLING_WECHAT_APIV3_KEY_FILE must hold the 32-character APIv3 key")?;
+    let mut keys = WechatKeySet::new();
+    if let Some(path) = &args.wechat_public_key_file {
+        let key_id = args.wechat_public_key_id.as_deref().context(
+            "BILLING_WECHAT_PUBLIC_KEY_FILE needs BILLING_WECHAT_PUBLIC_KEY_ID (PUB_KEY_ID_...)",
+        )?;
+        let key = PublicKey::parse(&read_key_file(path, "BILLING_WECHAT_PUBLIC_KEY_FILE")?)
+            .context("BILLING_WECHAT_PUBLIC_KEY_FILE is not a usable RSA public key")?;
+        keys.add_public_key(key_id, key)
+            .context("BILLING_WECHAT_PUBLIC_KEY_ID")?;
+    }
+    for path in &args.wechat_platform_cert_files {
+        let cert =
+            PlatformCertificate::parse(&read_key_file(path, "BILLING_WECHAT_PLATFORM_CERT_FILES")?)
+                .with_context(|| {
+                    format!("{} is not a usable platform certificate", path.display())
+                })?;
+        keys.add_platform_certificate(&cert)
+            .context("BILLING_WECHAT_PLATFORM_CERT_FILES")?;
+    }
+    let config = WechatConfig {
+        mch_id: mch_id.clone(),
+        app_id: app_id.clone(),
+        signer: MerchantSigner::new(mch_id, serial, private_key)
+            .context("BILLING_WECHAT_MCH_SERIAL_NO")?,
+        keys,
+        public_key_id: args.wechat_public_key_id.clone(),
+        api_v3_key,
+        base_url: args.wechat_base_url.trim_end_matches('/').to_owned(),
+        notify_url: notify_url.clone(),
+    };
+    Ok(Channel::Enabled(Arc::new(WechatClient::new(
+        config,
+        http.clone(),
+    ))))
+}
+
+/// Key material for the sandbox: PEMs to load (fast, for tests) or `None` to generate.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxKeys {
+    pub merchant_pem: Option<String>,
+    pub gateway_pem: Option<String>,
+    /// Notification retry pacing; the simulators' default when `None`.
+    pub delivery: Option<crate::sandbox::delivery::DeliveryPolicy>,
+}
+
+/// The running simulators; dropping them stops them.
+pub struct Sandbox {
+    pub alipay: AlipaySimulator,
+    pub wechat: WechatSimulator,
+}
+
+pub const SANDBOX_ALIPAY_APP_ID: &str = "2021000000000000";
+pub const SANDBOX_ALIPAY_SELLER_ID: &str = "2088000000000002";
+pub const SANDBOX_WECHAT_MCH_ID: &str = "1900000001";
+pub const SANDBOX_WECHAT_APP_ID: &str = "wx0000000000000000";
+const SANDBOX_WECHAT_SERIAL: &str = "SANDBOX0000000000000000000000000000000001";
+const SANDBOX_APIV3_KEY: &str = "sandboxAPIv3key0123456789abcdefg";
+
+/// Starts both simulators and returns channels wired to them, with webhooks pointed at
+/// `http_base` (our own listener, e.g. `http://127.0.0.1:8080`).
+pub async fn sandbox(http_base: &str, keys: SandboxKeys) -> anyhow::Result<(Gateways, Sandbox)> {
+    let merchant = gateway_keys(keys.merchant_pem.as_deref()).context("sandbox merchant key")?;
+    let api_v3_key = ApiV3Key::parse(SANDBOX_APIV3_KEY).context("sandbox APIv3 key")?;
+    let mut alipay_config = AlipaySimConfig::new(
+        SANDBOX_ALIPAY_APP_ID,
+        SANDBOX_ALIPAY_SELLER_ID,
+        merchant.public.clone(),
+    );
+    alipay_config.gateway_key_pem = keys.gateway_pem.clone();
+    if let Some(delivery) = keys.delivery {
+        alipay_config.delivery = delivery;
+    }
+    let (alipay_sim, _) = AlipaySimulator::start(alipay_config)
+        .await
+        .context("starting the Alipay simulator")?;
+    let mut wechat_config = WechatSimConfig::new(
+        SANDBOX_WECHAT_MCH_ID,
+        SANDBOX_WECHAT_APP_ID,
+        merchant.public.clone(),
+        api_v3_key.clone(),
+    );
+    wechat_config.gateway_key_pem = keys.gateway_pem;
+    if let Some(delivery) = keys.delivery {
+        wechat_config.delivery = delivery;
+    }
+    wechat_config.merchant_serial_no = Some(SANDBOX_WECHAT_SERIAL.into());
+    let (wechat_sim, wechat_base) = WechatSimulator::start(wechat_config)
+        .await
+        .context("starting the WeChat simulator")?;
+    let http = crate::gateway::error::http_client()?;
+    let alipay = AlipayClient::new(
+        AlipayConfig {
+            app_id: SANDBOX_ALIPAY_APP_ID.into(),
+            seller_id: SANDBOX_ALIPAY_SELLER_ID.into(),
+            app_private_key: merchant.private.clone(),
+            alipay_public_key: alipay_sim.alipay_public_key(),
+            gateway_url: alipay_sim.gateway_url(),
+            notify_url: format!("{http_base}/notify/alipay"),
+        },
+        http.clone(),
+    );
+    let mut wechat_keys = WechatKeySet::new();
+    wechat_keys.add_public_key(wechat_sim.public_key_id(), wechat_sim.wechat_public_key())?;
+    let wechat = WechatClient::new(
+        WechatConfig {
+            mch_id: SANDBOX_WECHAT_MCH_ID.into(),
+            app_id: SANDBOX_WECHAT_APP_ID.into(),
+            signer: MerchantSigner::new(
+                SANDBOX_WECHAT_MCH_ID,
+                SANDBOX_WECHAT_SERIAL,
+                merchant.private,
+            )?,
+            keys: wechat_keys,
+            public_key_id: Some(wechat_sim.public_key_id().to_owned()),
+            api_v3_key,
+            base_url: wechat_base,
+            notify_url: format!("{http_base}/notify/wechat"),
+        },
+        http,
+    );
+    let gateways = Gateways {
+        alipay: Channel::Enabled(Arc::new(alipay)),
+        wechat: Channel::Enabled(Arc::new(wechat)),
+    };
+    Ok((
+        gateways,
+        Sandbox {
+            alipay: alipay_sim,
+            wechat: wechat_sim,
+        },
+    ))
+}

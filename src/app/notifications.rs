@@ -1,0 +1,313 @@
+//! Gateway notifications (webhooks): verify first, then record the raw notification and its
+//! effect in one transaction, and only then acknowledge. A notification that fails
+//! verification is recorded and refused; a verified payment for an order we do not know, or
+//! for a different amount, goes to suspense and is never applied as if it matched.
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use super::gateways::Channel;
+use super::settlement::{CLOSED, PENDING, PaidEvidence, PaymentChannel, SettleOutcome, settle};
+use super::{App, AppResult};
+use crate::db::entity::{notification, payment};
+use crate::gateway::alipay::notify::{
+    AlipayNotification, TradeStatus, verify_notification as verify_alipay,
+};
+use crate::gateway::amount::yuan_to_fen;
+use crate::gateway::wechat::notify::{
+    NotificationResource, WechatNotification, verify_notification as verify_wechat,
+};
+use crate::gateway::wechat::resource::{RefundStatus, TradeState};
+use crate::gateway::wechat::sign::SignedHeaders;
+
+/// Headers worth keeping with a raw notification (nothing secret is among them).
+const KEPT_HEADER_PREFIXES: [&str; 2] = ["wechatpay-", "content-type"];
+
+/// What to answer the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyReply {
+    /// Recorded and committed: acknowledge so the gateway stops resending.
+    Ack(&'static str),
+    /// Not accepted: answer with this HTTP status so the gateway resends (or gives up).
+    Refuse(u16, String),
+}
+
+/// One received notification, as it arrived.
+#[derive(Debug, Clone)]
+pub struct RawNotification<'a> {
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+impl App {
+    pub async fn alipay_notification(&self, raw: RawNotification<'_>) -> AppResult<NotifyReply> {
+        let client = match &self.gateways.alipay {
+            Channel::Enabled(client) => client,
+            Channel::Disabled(why) => {
+                record(
+                    &self.db,
+                    "ALIPAY",
+                    &raw,
+                    false,
+                    "CHANNEL_DISABLED",
+                    Some(why),
+                    None,
+                )
+                .await?;
+                return Ok(NotifyReply::Refuse(503, why.clone()));
+            }
+        };
+        let notice = match verify_alipay(raw.body, &client.config().alipay_public_key) {
+            Ok(notice) => notice,
+            Err(err) => {
+                record(
+                    &self.db,
+                    "ALIPAY",
+                    &raw,
+                    false,
+                    "REJECTED",
+                    Some(&err.to_string()),
+                    None,
+                )
+                .await?;
+                return Ok(NotifyReply::Refuse(400, err.to_string()));
+            }
+        };
+        let config = client.config();
+        let txn = crate::db::begin_write(&self.db).await?;
+        let outcome = if notice.app_id != config.app_id || notice.seller_id != config.seller_id {
+            "NOT_OURS"
+        } else {
+            self.apply_alipay(&txn, &notice).await?
+        };
+        record(
+            &txn,
+            "ALIPAY",
+            &raw,
+            true,
+            outcome,
+            None,
+            Some(&notice.out_trade_no),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(NotifyReply::Ack(outcome))
+    }
+
+    async fn apply_alipay(
+        &self,
+        txn: &impl ConnectionTrait,
+        notice: &AlipayNotification,
+    ) -> AppResult<&'static str> {
+        if let Some(refund) = &notice.refund {
+            let refund_no = refund.out_biz_no.as_deref().unwrap_or(&notice.out_trade_no);
+            return Ok(if self.confirm_refund(txn, refund_no).await? {
+                "REFUND_CONFIRMED"
+            } else {
+                "REFUND_SEEN"
+            });
+        }
+        if notice.trade_status.is_paid() {
+            let Ok(amount_fen) = yuan_to_fen(&notice.total_amount) else {
+                return Ok("MALFORMED_AMOUNT");
+            };
+            let paid_at = notice
+                .gmt_payment
+                .and_then(super::payments::beijing_to_utc)
+                .unwrap_or_else(Utc::now);
+            let evidence = PaidEvidence {
+                out_trade_no: notice.out_trade_no.clone(),
+                gateway_trade_no: notice.trade_no.clone(),
+                amount_fen,
+                paid_at,
+                source: "NOTIFY",
+            };
+            return Ok(outcome_name(
+                &settle(txn, PaymentChannel::Alipay, &evidence, &self.settings).await?,
+            ));
+        }
+        if notice.trade_status == TradeStatus::TradeClosed {
+            close_pending(txn, &notice.out_trade_no).await?;
+            return Ok("CLOSED");
+        }
+        Ok("IGNORED")
+    }
+
+    pub async fn wechat_notification(&self, raw: RawNotification<'_>) -> AppResult<NotifyReply> {
+        let client = match &self.gateways.wechat {
+            Channel::Enabled(client) => client,
+            Channel::Disabled(why) => {
+                record(
+                    &self.db,
+                    "WECHAT",
+                    &raw,
+                    false,
+                    "CHANNEL_DISABLED",
+                    Some(why),
+                    None,
+                )
+                .await?;
+                return Ok(NotifyReply::Refuse(503, why.clone()));
+            }
+        };
+        let config = client.config();
+        let verified =
+            SignedHeaders::from_pairs(raw.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .and_then(|headers| {
+                    verify_wechat(
+                        &headers,
+                        raw.body,
+                        &config.keys,
+                        &config.api_v3_key,
+                        self.now(),
+                    )
+                });
+        let notice = match verified {
+            Ok(notice) => notice,
+            Err(err) => {
+                record(
+                    &self.db,
+                    "WECHAT",
+                    &raw,
+                    false,
+                    "REJECTED",
+                    Some(&err.to_string()),
+                    None,
+                )
+                .await?;
+                return Ok(NotifyReply::Refuse(401, err.to_string()));
+            }
+        };
+        let txn = crate::db::begin_write(&self.db).await?;
+        let (outcome, out_trade_no) = self
+            .apply_wechat(&txn, &notice, &config.mch_id, &config.app_id)
+            .await?;
+        record(
+            &txn,
+            "WECHAT",
+            &raw,
+            true,
+            outcome,
+            None,
+            out_trade_no.as_deref(),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(NotifyReply::Ack(outcome))
+    }
+
+    async fn apply_wechat(
+        &self,
+        txn: &impl ConnectionTrait,
+        notice: &WechatNotification,
+        mch_id: &str,
+        app_id: &str,
+    ) -> AppResult<(&'static str, Option<String>)> {
+        match &notice.resource {
+            NotificationResource::Transaction(tx) => {
+                let number = Some(tx.out_trade_no.clone());
+                if tx.mchid != mch_id || tx.appid != app_id {
+                    return Ok(("NOT_OURS", number));
+                }
+                if tx.trade_state != TradeState::Success {
+                    return Ok(("IGNORED", number));
+                }
+                let evidence = PaidEvidence {
+                    out_trade_no: tx.out_trade_no.clone(),
+                    gateway_trade_no: tx.transaction_id.clone().unwrap_or_default(),
+                    amount_fen: tx.amount.total,
+                    paid_at: tx
+                        .success_time
+                        .map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
+                    source: "NOTIFY",
+                };
+                let outcome =
+                    settle(txn, PaymentChannel::Wechat, &evidence, &self.settings).await?;
+                Ok((outcome_name(&outcome), number))
+            }
+            NotificationResource::Refund(refund) => {
+                let number = Some(refund.out_trade_no.clone());
+                if refund.mchid != mch_id {
+                    return Ok(("NOT_OURS", number));
+                }
+                if refund.refund_status != RefundStatus::Success {
+                    return Ok(("REFUND_NOT_FINAL", number));
+                }
+                let confirmed = self.confirm_refund(txn, &refund.out_refund_no).await?;
+                Ok((
+                    if confirmed {
+                        "REFUND_CONFIRMED"
+                    } else {
+                        "REFUND_SEEN"
+                    },
+                    number,
+                ))
+            }
+        }
+    }
+}
+
+fn outcome_name(outcome: &SettleOutcome) -> &'static str {
+    match outcome {
+        SettleOutcome::Posted => "POSTED",
+        SettleOutcome::AlreadyPosted => "DUPLICATE",
+        SettleOutcome::UnknownOrder => "SUSPENSE_UNKNOWN_ORDER",
+        SettleOutcome::AmountMismatch { .. } => "SUSPENSE_AMOUNT_MISMATCH",
+    }
+}
+
+async fn close_pending(txn: &impl ConnectionTrait, out_trade_no: &str) -> AppResult<()> {
+    payment::Entity::update_many()
+        .col_expr(payment::Column::Status, Expr::value(CLOSED))
+        .filter(payment::Column::OutTradeNo.eq(out_trade_no))
+        .filter(payment::Column::Status.eq(PENDING))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Stores a notification exactly as received, with how it was judged.
+async fn record(
+    db: &impl ConnectionTrait,
+    channel: &str,
+    raw: &RawNotification<'_>,
+    verified: bool,
+    outcome: &str,
+    detail: Option<&str>,
+    out_trade_no: Option<&str>,
+) -> AppResult<()> {
+    let headers: String = raw
+        .headers
+        .iter()
+        .filter(|(name, _)| {
+            KEPT_HEADER_PREFIXES
+                .iter()
+                .any(|p| name.to_ascii_lowercase().starts_with(p))
+        })
+        .map(|(name, value)| format!("{name}: {value}\n"))
+        .collect();
+    let body = match std::str::from_utf8(raw.body) {
+        Ok(text) => text.to_owned(),
+        Err(_) => format!("base64:{}", base64_encode(raw.body)),
+    };
+    notification::ActiveModel {
+        channel: Set(channel.to_owned()),
+        received_at: Set(Utc::now()),
+        headers: Set(headers),
+        body: Set(body),
+        verified: Set(verified),
+        outcome: Set(outcome.to_owned()),
+        detail: Set(detail.map(|d| d.chars().take(500).collect())),
+        out_trade_no: Set(out_trade_no.map(|n| n.chars().take(64).collect())),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

@@ -1,0 +1,351 @@
+//! Posting money to an account, exactly once: the one path every confirmed payment takes,
+//! whether the confirmation came from a notification, our own query, a counter or
+//! reconciliation. The payment row's conditional status change is the guard (only one writer
+//! can move it out of PENDING), the account row lock serialises allocations on one account,
+//! and the journal entry key is unique, so nothing can be posted twice even under races.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    QueryOrder, Set, Statement,
+};
+
+use super::billing::{PAID, PARTIALLY_PAID, UNPAID};
+use super::{AppError, AppResult, BillingSettings};
+use crate::db::entity::{
+    bill, journal_entry, journal_posting, payment, payment_allocation, suspense_item,
+};
+use crate::db::queries;
+use crate::domain::allocation::{Allocation, OpenBill, allocate};
+use crate::domain::journal::{JournalEntry, Ledger, Posting, payment_received};
+use crate::domain::late_fee::late_fee;
+use crate::domain::money::Money;
+use crate::gateway::beijing::beijing_date;
+
+pub const PENDING: &str = "PENDING";
+pub const SUCCEEDED: &str = "SUCCEEDED";
+pub const CLOSED: &str = "CLOSED";
+pub const PARTIALLY_REFUNDED: &str = "PARTIALLY_REFUNDED";
+pub const REFUNDED: &str = "REFUNDED";
+
+/// The channels money arrives through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentChannel {
+    Alipay,
+    Wechat,
+    Counter,
+}
+
+impl PaymentChannel {
+    pub fn parse(text: &str) -> AppResult<Self> {
+        match text {
+            "ALIPAY" => Ok(Self::Alipay),
+            "WECHAT" => Ok(Self::Wechat),
+            "COUNTER" => Ok(Self::Counter),
+            other => Err(AppError::invalid(
+                "channel",
+                format!("{other:?} is not ALIPAY, WECHAT or COUNTER"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alipay => "ALIPAY",
+            Self::Wechat => "WECHAT",
+            Self::Counter => "COUNTER",
+        }
+    }
+
+    /// Where the money sits until it is settled to the utility's bank account.
+    pub fn ledger(self) -> Ledger {
+        match self {
+            Self::Alipay | Self::Wechat => Ledger::GatewayClearing,
+            Self::Counter => Ledger::CounterCash,
+        }
+    }
+}
+
+/// A gateway's word that an order was paid.
+#[derive(Debug, Clone)]
+pub struct PaidEvidence {
+    pub out_trade_no: String,
+    pub gateway_trade_no: String,
+    pub amount_fen: i64,
+    pub paid_at: DateTime<Utc>,
+    /// NOTIFY, QUERY or RECONCILIATION.
+    pub source: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettleOutcome {
+    /// This call posted the payment.
+    Posted,
+    /// It had been posted before; nothing changed.
+    AlreadyPosted,
+    /// No order with that number: recorded in suspense for finance.
+    UnknownOrder,
+    /// The amounts differ: recorded in suspense, never applied.
+    AmountMismatch { ours_fen: i64, theirs_fen: i64 },
+}
+
+/// Posts `evidence` to its order inside the caller's transaction.
+pub async fn settle(
+    txn: &impl ConnectionTrait,
+    channel: PaymentChannel,
+    evidence: &PaidEvidence,
+    settings: &BillingSettings,
+) -> AppResult<SettleOutcome> {
+    let found = payment::Entity::find()
+        .filter(payment::Column::OutTradeNo.eq(&evidence.out_trade_no))
+        .one(txn)
+        .await?;
+    let Some(order) = found.filter(|p| p.channel == channel.as_str()) else {
+        record_suspense(
+            txn,
+            channel,
+            evidence,
+            "UNKNOWN_ORDER",
+            "no order of ours has this number",
+        )
+        .await?;
+        return Ok(SettleOutcome::UnknownOrder);
+    };
+    if order.amount_fen != evidence.amount_fen {
+        let detail = format!(
+            "order {} is for {} fen, the gateway says {} fen",
+            order.out_trade_no, order.amount_fen, evidence.amount_fen
+        );
+        record_suspense(txn, channel, evidence, "AMOUNT_MISMATCH", &detail).await?;
+        return Ok(SettleOutcome::AmountMismatch {
+            ours_fen: order.amount_fen,
+            theirs_fen: evidence.amount_fen,
+        });
+    }
+    let business_date = beijing_date(evidence.paid_at);
+    let moved = payment::Entity::update_many()
+        .col_expr(payment::Column::Status, Expr::value(SUCCEEDED))
+        .col_expr(
+            payment::Column::GatewayTradeNo,
+            Expr::value(evidence.gateway_trade_no.clone()),
+        )
+        .col_expr(payment::Column::PaidAt, Expr::value(evidence.paid_at))
+        .col_expr(payment::Column::BusinessDate, Expr::value(business_date))
+        .col_expr(payment::Column::SettledBy, Expr::value(evidence.source))
+        .filter(payment::Column::Id.eq(order.id))
+        .filter(payment::Column::Status.is_in([PENDING, CLOSED]))
+        .exec(txn)
+        .await?;
+    if moved.rows_affected == 0 {
+        return Ok(SettleOutcome::AlreadyPosted);
+    }
+    let amount = Money::from_fen(order.amount_fen);
+    post_to_account(
+        txn,
+        order.account_id,
+        order.id,
+        &order.out_trade_no,
+        amount,
+        channel,
+        business_date,
+        settings,
+    )
+    .await?;
+    Ok(SettleOutcome::Posted)
+}
+
+/// Allocates `amount` over the account's open bills (oldest first, late fee before principal,
+/// the rest to prepayment), updates the bills and journals it. The caller's transaction must
+/// already own the payment row.
+#[allow(clippy::too_many_arguments)]
+pub async fn post_to_account(
+    txn: &impl ConnectionTrait,
+    account_id: i64,
+    payment_id: i64,
+    out_trade_no: &str,
+    amount: Money,
+    channel: PaymentChannel,
+    business_date: NaiveDate,
+    settings: &BillingSettings,
+) -> AppResult<Allocation> {
+    lock_account(txn, account_id).await?;
+    let waivers = queries::late_fee_waivers(txn).await?;
+    let open_bills = bill::Entity::find()
+        .filter(bill::Column::AccountId.eq(account_id))
+        .filter(bill::Column::Status.is_in([UNPAID, PARTIALLY_PAID]))
+        .order_by_asc(bill::Column::DueOn)
+        .all(txn)
+        .await?;
+    let open: Vec<OpenBill> = open_bills
+        .iter()
+        .map(|b| {
+            let principal_due = Money::from_fen(b.total_fen - b.principal_paid_fen);
+            let fee = late_fee(
+                principal_due,
+                b.due_on,
+                business_date,
+                &waivers,
+                &settings.late_fee,
+            );
+            let fee_due = fee - Money::from_fen(b.late_fee_paid_fen);
+            let late_fee_due = if fee_due.is_positive() {
+                fee_due
+            } else {
+                Money::ZERO
+            };
+            OpenBill {
+                bill_no: b.bill_no.clone(),
+                due_on: b.due_on,
+                late_fee_due,
+                principal_due,
+            }
+        })
+        .collect();
+    let allocation = allocate(amount, &open);
+    for part in &allocation.bills {
+        let Some(row) = open_bills.iter().find(|b| b.bill_no == part.bill_no) else {
+            continue;
+        };
+        let principal_paid = row.principal_paid_fen + part.principal.to_fen();
+        let mut update: bill::ActiveModel = row.clone().into();
+        update.principal_paid_fen = Set(principal_paid);
+        update.late_fee_paid_fen = Set(row.late_fee_paid_fen + part.late_fee.to_fen());
+        update.status = Set(if principal_paid >= row.total_fen {
+            PAID
+        } else {
+            PARTIALLY_PAID
+        }
+        .to_owned());
+        update.update(txn).await?;
+        payment_allocation::ActiveModel {
+            payment_id: Set(payment_id),
+            bill_no: Set(part.bill_no.clone()),
+            late_fee_fen: Set(part.late_fee.to_fen()),
+            principal_fen: Set(part.principal.to_fen()),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+    }
+    let entry = payment_received(channel.ledger(), &allocation);
+    write_entry(
+        txn,
+        &format!("{}:{out_trade_no}", entry.kind),
+        &entry,
+        Some(account_id),
+        business_date,
+    )
+    .await?;
+    Ok(allocation)
+}
+
+/// Serialises writers on one account. PostgreSQL takes a row lock; SQLite has one writer at
+/// a time already, and the payment row update before this made this transaction that writer.
+pub async fn lock_account(txn: &impl ConnectionTrait, account_id: i64) -> AppResult<()> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
+            [account_id.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Appends a balanced journal entry under a unique key.
+pub async fn write_entry(
+    txn: &impl ConnectionTrait,
+    key: &str,
+    entry: &JournalEntry,
+    account_id: Option<i64>,
+    posted_on: NaiveDate,
+) -> AppResult<()> {
+    if !entry.is_balanced() {
+        return Err(AppError::Database(sea_orm::DbErr::Custom(format!(
+            "unbalanced journal entry {key}"
+        ))));
+    }
+    journal_entry::ActiveModel {
+        entry_key: Set(key.to_owned()),
+        kind: Set(entry.kind.to_owned()),
+        account_id: Set(account_id),
+        bill_no: Set(None),
+        posted_on: Set(posted_on),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    let postings: Vec<journal_posting::ActiveModel> = entry
+        .postings
+        .iter()
+        .map(|p| journal_posting::ActiveModel {
+            entry_key: Set(key.to_owned()),
+            ledger: Set(p.ledger.as_str().to_owned()),
+            account_id: Set(account_id),
+            debit_fen: Set(p.debit.to_fen()),
+            credit_fen: Set(p.credit.to_fen()),
+            ..Default::default()
+        })
+        .collect();
+    journal_posting::Entity::insert_many(postings)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Money that arrived but cannot be applied, once per gateway trade and reason.
+async fn record_suspense(
+    txn: &impl ConnectionTrait,
+    channel: PaymentChannel,
+    evidence: &PaidEvidence,
+    reason: &str,
+    detail: &str,
+) -> AppResult<()> {
+    let exists = suspense_item::Entity::find()
+        .filter(suspense_item::Column::Channel.eq(channel.as_str()))
+        .filter(suspense_item::Column::GatewayTradeNo.eq(&evidence.gateway_trade_no))
+        .filter(suspense_item::Column::Reason.eq(reason))
+        .one(txn)
+        .await?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    tracing::warn!(channel = channel.as_str(), out_trade_no = %evidence.out_trade_no, reason, "payment held in suspense");
+    suspense_item::ActiveModel {
+        channel: Set(channel.as_str().to_owned()),
+        out_trade_no: Set(evidence.out_trade_no.clone()),
+        gateway_trade_no: Set(evidence.gateway_trade_no.clone()),
+        amount_fen: Set(evidence.amount_fen),
+        reason: Set(reason.to_owned()),
+        detail: Set(detail.to_owned()),
+        created_at: Set(evidence.paid_at),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    // The money is real even if it cannot be applied: the books hold it in suspense.
+    let amount = Money::from_fen(evidence.amount_fen);
+    let entry = JournalEntry {
+        kind: "SUSPENSE",
+        postings: vec![
+            Posting {
+                ledger: channel.ledger(),
+                debit: amount,
+                credit: Money::ZERO,
+            },
+            Posting {
+                ledger: Ledger::Suspense,
+                debit: Money::ZERO,
+                credit: amount,
+            },
+        ],
+    };
+    let key = format!(
+        "SUSPENSE:{}:{}:{reason}",
+        channel.as_str(),
+        evidence.gateway_trade_no
+    );
+    write_entry(txn, &key, &entry, None, beijing_date(evidence.paid_at)).await
+}
