@@ -25,6 +25,23 @@ pub enum Command {
     Migrate(DatabaseConfig),
     /// Measure a hot path (see BENCHMARKS.md).
     Bench(crate::bench::BenchConfig),
+    /// Run the loopback Alipay and WeChat Pay simulators on their own, writing the keys and
+    /// the `BILLING_*` settings that point `serve` at them.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Where to write the generated keys and `sandbox.env`.
+    #[arg(long, env = "BILLING_SANDBOX_KEYS_DIR", default_value = "sandbox-keys")]
+    pub keys_dir: PathBuf,
+    /// Base URL of the service the simulators notify (its HTTP listener).
+    #[arg(
+        long,
+        env = "BILLING_SANDBOX_NOTIFY_BASE",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub notify_base: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -29,5 +29,18 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(config) => water_billing::bench::run(config).await,
+        Command::Sandbox(args) => {
+            let (sandbox, env) = water_billing::app::gateways::run_standalone(&args).await?;
+            tracing::info!(
+                alipay = %sandbox.alipay.gateway_url(),
+                wechat = %sandbox.wechat.base_url(),
+                settings = %env.display(),
+                "sandbox gateways running; start the service with these settings \
+                 (set -a; . {}; set +a; water-billing serve); Ctrl-C stops",
+                env.display()
+            );
+            water_billing::startup::shutdown_signal().await;
+            Ok(())
+        }
     }
 }

@@ -332,3 +332,66 @@ pub async fn sandbox(http_base: &str, keys: SandboxKeys) -> anyhow::Result<(Gate
         },
     ))
 }
+
+/// `water-billing sandbox`: both simulators on their own, with fresh keys written to
+/// `keys_dir` and a `sandbox.env` holding the settings that point `serve` at them.
+pub async fn run_standalone(
+    args: &crate::config::SandboxArgs,
+) -> anyhow::Result<(Sandbox, std::path::PathBuf)> {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let merchant = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048)?;
+    let merchant_pem = merchant.to_pkcs8_pem(LineEnding::LF)?.to_string();
+    let merchant_public =
+        PublicKey::parse(&rsa::RsaPublicKey::from(&merchant).to_public_key_pem(LineEnding::LF)?)?;
+    let api_v3_key = ApiV3Key::parse(SANDBOX_APIV3_KEY)?;
+    let (alipay, _) = AlipaySimulator::start(AlipaySimConfig::new(
+        SANDBOX_ALIPAY_APP_ID,
+        SANDBOX_ALIPAY_SELLER_ID,
+        merchant_public.clone(),
+    ))
+    .await?;
+    let mut wechat_config = WechatSimConfig::new(
+        SANDBOX_WECHAT_MCH_ID,
+        SANDBOX_WECHAT_APP_ID,
+        merchant_public,
+        api_v3_key,
+    );
+    wechat_config.merchant_serial_no = Some(SANDBOX_WECHAT_SERIAL.into());
+    let (wechat, wechat_base) = WechatSimulator::start(wechat_config).await?;
+    let dir = &args.keys_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let write = |name: &str, text: &str| -> anyhow::Result<std::path::PathBuf> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    };
+    let merchant_key = write("merchant_private_key.pem", &merchant_pem)?;
+    let alipay_public = write(
+        "alipay_public_key.pem",
+        &alipay.alipay_public_key().to_pem()?,
+    )?;
+    let wechat_public = write(
+        "wechat_public_key.pem",
+        &wechat.wechat_public_key().to_pem()?,
+    )?;
+    let v3 = write("apiv3_key.txt", SANDBOX_APIV3_KEY)?;
+    let base = args.notify_base.trim_end_matches('/');
+    let env = format!(
+        "BILLING_ALIPAY_APP_ID={SANDBOX_ALIPAY_APP_ID}\nBILLING_ALIPAY_SELLER_ID={SANDBOX_ALIPAY_SELLER_ID}\n\
+         BILLING_ALIPAY_APP_PRIVATE_KEY_FILE={}\nBILLING_ALIPAY_PUBLIC_KEY_FILE={}\nBILLING_ALIPAY_GATEWAY_URL={}\n\
+         BILLING_ALIPAY_NOTIFY_URL={base}/notify/alipay\nBILLING_WECHAT_MCH_ID={SANDBOX_WECHAT_MCH_ID}\n\
+         BILLING_WECHAT_APP_ID={SANDBOX_WECHAT_APP_ID}\nBILLING_WECHAT_MCH_PRIVATE_KEY_FILE={}\n\
+         BILLING_WECHAT_MCH_SERIAL_NO={SANDBOX_WECHAT_SERIAL}\nBILLING_WECHAT_APIV3_KEY_FILE={}\n\
+         BILLING_WECHAT_PUBLIC_KEY_FILE={}\nBILLING_WECHAT_PUBLIC_KEY_ID={}\nBILLING_WECHAT_BASE_URL={wechat_base}\n\
+         BILLING_WECHAT_NOTIFY_URL={base}/notify/wechat\n",
+        merchant_key.display(),
+        alipay_public.display(),
+        alipay.gateway_url(),
+        merchant_key.display(),
+        v3.display(),
+        wechat_public.display(),
+        wechat.public_key_id(),
+    );
+    let env_path = write("sandbox.env", &env)?;
+    Ok((Sandbox { alipay, wechat }, env_path))
+}

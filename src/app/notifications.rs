@@ -267,8 +267,9 @@ async fn close_pending(txn: &impl ConnectionTrait, out_trade_no: &str) -> AppRes
     Ok(())
 }
 
-/// Stores a notification exactly as received, with how it was judged.
-async fn record(
+/// Stores a notification exactly as received, with how it was judged (in the caller's
+/// transaction when it has one).
+pub async fn record(
     db: &impl ConnectionTrait,
     channel: &str,
     raw: &RawNotification<'_>,

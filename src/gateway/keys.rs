@@ -201,6 +201,14 @@ impl PublicKey {
     pub fn bits(&self) -> usize {
         self.bits
     }
+
+    /// The key as SPKI PEM (`PUBLIC KEY`), e.g. to hand a simulator's key to a client.
+    pub fn to_pem(&self) -> Result<String, KeyError> {
+        use rsa::pkcs8::{EncodePublicKey, LineEnding};
+        let key: &RsaPublicKey = self.verifier.as_ref();
+        key.to_public_key_pem(LineEnding::LF)
+            .map_err(|_| KeyError::NotRsaPublicKey)
+    }
 }
 
 impl fmt::Debug for PublicKey {

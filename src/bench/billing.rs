@@ -1,5 +1,3 @@
-//! `water-billing bench`: measures the hot paths on this machine (figures in BENCHMARKS.md).
-//!
 //! `bench billing --accounts N` seeds N residential accounts, each with a meter and twelve
 //! monthly readings, then times two billing cycles through the same use case `RunBillingCycle`
 //! calls (the first bills of the year, then a steady-state month with history), and finally
@@ -9,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use clap::{Args, Subcommand};
+use clap::Args;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, Set,
     TransactionTrait,
@@ -19,18 +17,6 @@ use crate::app::{App, BillingSettings};
 use crate::config::DatabaseConfig;
 use crate::db::entity::{account, meter, reading};
 use crate::domain::calendar::Period;
-
-#[derive(Debug, Clone, Args)]
-pub struct BenchConfig {
-    #[command(subcommand)]
-    pub target: BenchTarget,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum BenchTarget {
-    /// Seed accounts with a year of readings and time the billing cycle.
-    Billing(BillingBench),
-}
 
 #[derive(Debug, Clone, Args)]
 pub struct BillingBench {
@@ -50,19 +36,13 @@ pub struct BillingBench {
 const SEED_ROWS_PER_INSERT: usize = 2_000;
 const YEAR: i32 = 2025;
 
-pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
-    match config.target {
-        BenchTarget::Billing(bench) => billing(bench).await,
-    }
-}
-
-struct BenchDatabase {
-    url: String,
-    admin: Option<(DatabaseConnection, String)>,
+pub struct BenchDatabase {
+    pub url: String,
+    pub admin: Option<(DatabaseConnection, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
-async fn bench_database(spec: &str) -> anyhow::Result<BenchDatabase> {
+pub async fn bench_database(spec: &str) -> anyhow::Result<BenchDatabase> {
     if spec == "sqlite" {
         let dir = tempfile::tempdir()?;
         let url = format!(
@@ -93,7 +73,7 @@ async fn bench_database(spec: &str) -> anyhow::Result<BenchDatabase> {
     })
 }
 
-async fn billing(bench: BillingBench) -> anyhow::Result<()> {
+pub async fn run(bench: BillingBench) -> anyhow::Result<()> {
     let database = bench_database(&bench.database).await?;
     let db = crate::db::connect(&DatabaseConfig::new(database.url.clone())).await?;
     crate::db::migrate(&db).await?;
@@ -153,7 +133,7 @@ async fn billing(bench: BillingBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn describe(spec: &str) -> &str {
+pub fn describe(spec: &str) -> &str {
     if spec == "sqlite" {
         "SQLite (file, WAL)"
     } else {
@@ -161,7 +141,7 @@ fn describe(spec: &str) -> &str {
     }
 }
 
-fn report(what: &str, count: u64, unit: &str, elapsed: Duration) {
+pub fn report(what: &str, count: u64, unit: &str, elapsed: Duration) {
     let secs = elapsed.as_secs_f64().max(1e-9);
     #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
     let rate = count as f64 / secs;
@@ -461,7 +441,7 @@ where
 }
 
 /// Peak resident memory of this process, from /proc (0 where unavailable).
-fn peak_rss_mib() -> u64 {
+pub fn peak_rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {

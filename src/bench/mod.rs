@@ -1,0 +1,28 @@
+//! `water-billing bench`: measures the hot paths on this machine (figures in BENCHMARKS.md).
+//! Benchmarks report rates and latencies; tests never time anything.
+
+pub mod billing;
+pub mod webhooks;
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchConfig {
+    #[command(subcommand)]
+    pub target: BenchTarget,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum BenchTarget {
+    /// Seed accounts with a year of readings and time the billing cycle.
+    Billing(billing::BillingBench),
+    /// Post signed notifications over HTTP and time verified, committed webhooks.
+    Webhooks(webhooks::WebhookBench),
+}
+
+pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
+    match config.target {
+        BenchTarget::Billing(bench) => billing::run(bench).await,
+        BenchTarget::Webhooks(bench) => webhooks::run(bench).await,
+    }
+}
