@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &[
                 "proto/waterbilling/v1/billing.proto",
                 "proto/waterbilling/v1/payments.proto",
+                "proto/waterbilling/v1/reconciliation.proto",
             ],
             &["proto"],
         )?;

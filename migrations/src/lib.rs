@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_billing_core;
 mod m20261129_000002_payments;
+mod m20261129_000003_reconciliation;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_billing_core::Migration),
             Box::new(m20261129_000002_payments::Migration),
+            Box::new(m20261129_000003_reconciliation::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ pub mod gateways;
 pub mod notifications;
 pub mod payments;
 pub mod readings;
+pub mod reconciliation;
 pub mod refunds;
 pub mod settlement;
 pub mod tariffs;

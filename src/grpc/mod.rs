@@ -7,6 +7,7 @@ mod billing;
 mod closures;
 mod convert;
 mod payments;
+mod reconciliation;
 mod status;
 mod tariffs;
 
@@ -27,6 +28,7 @@ use pb::account_service_server::AccountServiceServer;
 use pb::billing_service_server::BillingServiceServer;
 use pb::closure_service_server::ClosureServiceServer;
 use pb::payment_service_server::PaymentServiceServer;
+use pb::reconciliation_service_server::ReconciliationServiceServer;
 use pb::tariff_service_server::TariffServiceServer;
 
 /// Largest gRPC request the service decodes.
@@ -49,6 +51,9 @@ pub async fn routes(app: App) -> Result<Routes, tonic_reflection::server::Error>
         .await;
     health_reporter
         .set_serving::<PaymentServiceServer<payments::Payments>>()
+        .await;
+    health_reporter
+        .set_serving::<ReconciliationServiceServer<reconciliation::Reconciliation>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -73,7 +78,11 @@ pub async fn routes(app: App) -> Result<Routes, tonic_reflection::server::Error>
                 .max_decoding_message_size(REQUEST_BYTES_MAX),
         )
         .add_service(
-            PaymentServiceServer::new(payments::Payments(app))
+            PaymentServiceServer::new(payments::Payments(app.clone()))
+                .max_decoding_message_size(REQUEST_BYTES_MAX),
+        )
+        .add_service(
+            ReconciliationServiceServer::new(reconciliation::Reconciliation(app))
                 .max_decoding_message_size(REQUEST_BYTES_MAX),
         );
     Ok(routes)

@@ -11,6 +11,7 @@ use water_billing::grpc::pb::account_service_client::AccountServiceClient;
 use water_billing::grpc::pb::billing_service_client::BillingServiceClient;
 use water_billing::grpc::pb::closure_service_client::ClosureServiceClient;
 use water_billing::grpc::pb::payment_service_client::PaymentServiceClient;
+use water_billing::grpc::pb::reconciliation_service_client::ReconciliationServiceClient;
 use water_billing::grpc::pb::tariff_service_client::TariffServiceClient;
 use water_billing::sandbox::delivery::DeliveryPolicy;
 
@@ -24,6 +25,7 @@ pub struct TestApp {
     pub tariffs: TariffServiceClient<Channel>,
     pub billing: BillingServiceClient<Channel>,
     pub closures: ClosureServiceClient<Channel>,
+    pub reconciliation: ReconciliationServiceClient<Channel>,
     pub database_url: String,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _dir: Option<tempfile::TempDir>,
@@ -141,7 +143,8 @@ async fn spawn(
         accounts: AccountServiceClient::new(channel.clone()),
         tariffs: TariffServiceClient::new(channel.clone()),
         billing: BillingServiceClient::new(channel.clone()),
-        closures: ClosureServiceClient::new(channel),
+        closures: ClosureServiceClient::new(channel.clone()),
+        reconciliation: ReconciliationServiceClient::new(channel),
         database_url,
         _shutdown: shutdown,
         _dir: dir,
@@ -326,6 +329,12 @@ impl TestApp {
             .unwrap()
             .unwrap();
         row.try_get("", "n").unwrap()
+    }
+
+    /// Runs one SQL statement straight on the database (to stage states the API cannot).
+    pub async fn execute(&self, sql: &str) {
+        let db = Database::connect(&self.database_url).await.unwrap();
+        db.execute_unprepared(sql).await.unwrap();
     }
 
     /// Sum of debits and credits over the whole journal, straight from the database.

@@ -11,5 +11,6 @@ mod cycle;
 mod helpers;
 mod payments;
 mod readings;
+mod reconciliation;
 mod server;
 mod tariffs;

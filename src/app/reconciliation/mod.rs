@@ -1,0 +1,219 @@
+//! Reconciliation runs (domain rules section 6): one channel × business date against the
+//! gateway's statement. The statement is fetched and parsed strictly before anything is
+//! written; our ledger is matched against it by the pure `domain::reconcile`; GATEWAY_ONLY
+//! payments of known orders are confirmed by a query and posted through `settle` (the same
+//! path as a late notification, so never twice), unknown ones go to suspense; the run and
+//! its discrepancies are recorded in one transaction.
+//!
+//! Idempotency: a run is keyed by (channel, date, statement SHA-256), so the same file finds
+//! the same run; a different file is the next version, and items finance resolved in an
+//! earlier version keep their resolution. Two replicas cannot record the same channel/date at
+//! once: PostgreSQL takes an advisory transaction lock on the pair, SQLite's `BEGIN
+//! IMMEDIATE` already admits one writer.
+
+mod ledger;
+mod persist;
+mod resolve;
+pub mod statement;
+
+use std::path::Path;
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+pub use resolve::{Action, CashierClose};
+
+use super::settlement::{CLOSED, PENDING, PaidEvidence, PaymentChannel};
+use super::{App, AppError, AppResult, validate};
+use crate::db::entity::{discrepancy, payment, reconciliation_run};
+use crate::domain::reconcile::{
+    Class, Discrepancy, MatchOptions, Movement, ReconcileInput, State, reconcile,
+};
+
+/// Bound on gateway queries one run makes to confirm GATEWAY_ONLY payments; the rest stay
+/// OPEN for the next run or for finance.
+const REPAIR_QUERIES_MAX: usize = 1_000;
+
+/// A recorded run and how many of its items still need finance.
+#[derive(Debug, Clone)]
+pub struct RunView {
+    pub run: reconciliation_run::Model,
+    pub open_count: u64,
+    pub resolved_count: u64,
+}
+
+/// Wire names of the classes.
+pub fn class_name(class: Class) -> &'static str {
+    match class {
+        Class::Matched => "MATCHED",
+        Class::GatewayOnly => "GATEWAY_ONLY",
+        Class::LedgerOnly => "LEDGER_ONLY",
+        Class::AmountMismatch => "AMOUNT_MISMATCH",
+        Class::StatusMismatch => "STATUS_MISMATCH",
+        Class::Duplicate => "DUPLICATE",
+    }
+}
+
+pub const OPEN: &str = "OPEN";
+pub const HELD: &str = "HELD";
+pub const AUTO_RESOLVED: &str = "AUTO_RESOLVED";
+pub const RESOLVED: &str = "RESOLVED";
+
+pub fn state_name(state: State) -> &'static str {
+    match state {
+        State::Open => OPEN,
+        State::Held => HELD,
+        State::AutoResolved => AUTO_RESOLVED,
+    }
+}
+
+/// What the service did about one GATEWAY_ONLY payment before recording the run.
+#[derive(Debug, Clone)]
+pub(crate) enum Repair {
+    /// The gateway confirmed the payment of our order: post it.
+    Confirmed(PaidEvidence),
+    /// No order of ours on this channel has the number: suspense.
+    Unknown(PaidEvidence),
+}
+
+/// Channel of a run: the online gateways (the counter closes through `close_cashier_day`).
+pub fn parse_channel(text: &str) -> AppResult<PaymentChannel> {
+    PaymentChannel::parse(&text.to_ascii_uppercase())
+}
+
+impl App {
+    /// Reconciles `channel` on `business_date` against `file`, or the downloaded statement.
+    pub async fn run_reconciliation(
+        &self,
+        channel: &str,
+        business_date: &str,
+        file: Option<&Path>,
+    ) -> AppResult<RunView> {
+        let channel = parse_channel(channel)?;
+        let date = validate::date("business_date", business_date)?;
+        if channel == PaymentChannel::Counter {
+            return Err(AppError::invalid(
+                "channel",
+                "COUNTER is reconciled by each cashier's CloseCashierDay",
+            ));
+        }
+        let statement = match file {
+            Some(path) => statement::from_file(channel, path)?,
+            None => statement::download(self, channel, date).await?,
+        };
+        if let Some(existing) =
+            persist::find_run(&self.db, channel, date, &statement.sha256).await?
+        {
+            return self.run_view(existing).await;
+        }
+        let ledger = ledger::load(&self.db, channel, date).await?;
+        let rows: Vec<_> = statement.rows.iter().map(ledger::gateway_row).collect();
+        let input = ReconcileInput {
+            payments: &ledger.payments,
+            refunds: &ledger.refunds,
+            statement: &rows,
+            neighbours: Default::default(),
+        };
+        let result = reconcile(&input, &MatchOptions::new(date));
+        let repairs = self.repairs(channel, &result.discrepancies).await?;
+        let run = persist::record(self, channel, date, &statement, &result, &repairs).await?;
+        self.run_view(run).await
+    }
+
+    /// Decides, per GATEWAY_ONLY payment, whether to post it (after the gateway confirms) or
+    /// hold it in suspense. Index = position in `discrepancies`.
+    async fn repairs(
+        &self,
+        channel: PaymentChannel,
+        discrepancies: &[Discrepancy],
+    ) -> AppResult<Vec<(usize, Repair)>> {
+        let mut repairs = Vec::new();
+        let candidates = discrepancies.iter().enumerate().filter(|(_, d)| {
+            d.class == Class::GatewayOnly
+                && d.movement == Movement::Payment
+                && d.state == State::Open
+        });
+        for (index, item) in candidates.take(REPAIR_QUERIES_MAX) {
+            let order = payment::Entity::find()
+                .filter(payment::Column::OutTradeNo.eq(&item.out_trade_no))
+                .one(&self.db)
+                .await?;
+            match order {
+                Some(order) if order.channel == channel.as_str() => {
+                    if order.status != PENDING && order.status != CLOSED {
+                        continue;
+                    }
+                    match self.query_paid(channel, &item.out_trade_no).await {
+                        Ok(Some(mut evidence)) => {
+                            evidence.source = "RECONCILIATION";
+                            repairs.push((index, Repair::Confirmed(evidence)));
+                        }
+                        Ok(None) => {}
+                        Err(err) => {
+                            tracing::info!(out_trade_no = %item.out_trade_no, error = %err, "reconciliation query inconclusive");
+                        }
+                    }
+                }
+                _ => repairs.push((index, Repair::Unknown(statement_evidence(item)))),
+            }
+        }
+        Ok(repairs)
+    }
+
+    pub async fn get_reconciliation_run(&self, run_id: i64) -> AppResult<RunView> {
+        let run = reconciliation_run::Entity::find_by_id(run_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("reconciliation run {run_id} not found")))?;
+        self.run_view(run).await
+    }
+
+    async fn run_view(&self, run: reconciliation_run::Model) -> AppResult<RunView> {
+        let items = discrepancy::Entity::find()
+            .filter(discrepancy::Column::RunId.eq(run.id))
+            .all(&self.db)
+            .await?;
+        let open_count = items
+            .iter()
+            .filter(|d| d.state == OPEN || d.state == HELD)
+            .count() as u64;
+        let resolved_count = items.len() as u64 - open_count;
+        Ok(RunView {
+            run,
+            open_count,
+            resolved_count,
+        })
+    }
+
+    /// The run's discrepancies, optionally of one class and/or state.
+    pub async fn list_discrepancies(
+        &self,
+        run_id: i64,
+        class: &str,
+        state: &str,
+    ) -> AppResult<Vec<discrepancy::Model>> {
+        self.get_reconciliation_run(run_id).await?;
+        let mut query = discrepancy::Entity::find().filter(discrepancy::Column::RunId.eq(run_id));
+        if !class.is_empty() {
+            query = query.filter(discrepancy::Column::Class.eq(class));
+        }
+        if !state.is_empty() {
+            query = query.filter(discrepancy::Column::State.eq(state));
+        }
+        Ok(query.all(&self.db).await?)
+    }
+}
+
+/// What the statement row says about a payment nobody of ours ordered.
+fn statement_evidence(item: &Discrepancy) -> PaidEvidence {
+    let paid_at = item
+        .gateway_time
+        .and_then(super::payments::beijing_to_utc)
+        .unwrap_or_default();
+    PaidEvidence {
+        out_trade_no: item.out_trade_no.clone(),
+        gateway_trade_no: item.gateway_trade_no.clone().unwrap_or_default(),
+        amount_fen: item.gateway_fen.unwrap_or(0),
+        paid_at,
+        source: "RECONCILIATION",
+    }
+}

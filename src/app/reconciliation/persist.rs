@@ -1,0 +1,276 @@
+//! Recording a run: under the channel/date lock, re-check the statement hash, apply the
+//! repairs through `settle`, and insert the run and its discrepancies, carrying finance's
+//! resolutions over from the previous version.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    QueryOrder, Set, Statement as SqlStatement,
+};
+use sha2::{Digest as _, Sha256};
+
+use super::{AUTO_RESOLVED, RESOLVED, Repair, class_name, state_name};
+use crate::app::payments::beijing_to_utc;
+use crate::app::settlement::{PaymentChannel, SettleOutcome, settle};
+use crate::app::{App, AppResult};
+use crate::db::entity::{discrepancy, reconciliation_run};
+use crate::domain::reconcile::{ClassTotal, Discrepancy, Movement, ReconcileResult};
+use crate::gateway::statement::Statement;
+
+pub async fn find_run(
+    db: &impl ConnectionTrait,
+    channel: PaymentChannel,
+    date: NaiveDate,
+    sha256: &str,
+) -> AppResult<Option<reconciliation_run::Model>> {
+    Ok(reconciliation_run::Entity::find()
+        .filter(reconciliation_run::Column::Channel.eq(channel.as_str()))
+        .filter(reconciliation_run::Column::BusinessDate.eq(date))
+        .filter(reconciliation_run::Column::StatementSha256.eq(sha256))
+        .one(db)
+        .await?)
+}
+
+/// PostgreSQL: one recorder per channel/date across replicas, until the transaction ends.
+async fn lock_channel_date(
+    txn: &impl ConnectionTrait,
+    channel: PaymentChannel,
+    date: NaiveDate,
+) -> AppResult<()> {
+    if txn.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let digest = Sha256::digest(format!("reconciliation:{}:{date}", channel.as_str()));
+    let mut head = [0_u8; 8];
+    head.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
+    let key = i64::from_be_bytes(head);
+    txn.execute_raw(SqlStatement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [key.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+fn count(total: &ClassTotal) -> i64 {
+    i64::try_from(total.count).unwrap_or(i64::MAX)
+}
+
+fn run_row(
+    channel: PaymentChannel,
+    date: NaiveDate,
+    version: i32,
+    statement: &Statement,
+    result: &ReconcileResult,
+    now: chrono::DateTime<chrono::Utc>,
+) -> reconciliation_run::ActiveModel {
+    let t = &result.totals;
+    let n = |c: usize| i64::try_from(c).unwrap_or(i64::MAX);
+    reconciliation_run::ActiveModel {
+        channel: Set(channel.as_str().to_owned()),
+        business_date: Set(date),
+        version: Set(version),
+        status: Set("RECORDED".to_owned()),
+        statement_sha256: Set(statement.sha256.clone()),
+        ledger_count: Set(n(t.ledger_count)),
+        gateway_count: Set(n(t.gateway_count)),
+        matched_count: Set(n(t.matched_count)),
+        matched_fen: Set(t.matched_fen),
+        gateway_only_count: Set(count(&t.gateway_only)),
+        gateway_only_fen: Set(t.gateway_only.gateway_fen),
+        ledger_only_count: Set(count(&t.ledger_only)),
+        ledger_only_fen: Set(t.ledger_only.ledger_fen),
+        amount_mismatch_count: Set(count(&t.amount_mismatch)),
+        amount_mismatch_fen: Set(t.amount_mismatch.difference_fen),
+        status_mismatch_count: Set(count(&t.status_mismatch)),
+        status_mismatch_fen: Set(t.status_mismatch.difference_fen),
+        duplicate_count: Set(count(&t.duplicate)),
+        duplicate_fen: Set(t.duplicate.gateway_fen),
+        ledger_total_fen: Set(t.ledger_fen),
+        gateway_total_fen: Set(t.gateway_fen),
+        gateway_refunds_fen: Set(t.gateway_refunds_fen),
+        fee_total: Set(t.fee_total.normalize().to_string()),
+        net_settlement: Set(t.net_settlement.normalize().to_string()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+}
+
+type ItemKey = (String, String, String, Option<String>);
+
+fn key_of(class: &str, movement: &str, out_trade_no: &str, refund_no: Option<&str>) -> ItemKey {
+    (
+        class.to_owned(),
+        movement.to_owned(),
+        out_trade_no.to_owned(),
+        refund_no.map(str::to_owned),
+    )
+}
+
+fn movement_name(movement: Movement) -> &'static str {
+    match movement {
+        Movement::Payment => "PAYMENT",
+        Movement::Refund => "REFUND",
+    }
+}
+
+fn utc(at: Option<NaiveDateTime>) -> Option<chrono::DateTime<chrono::Utc>> {
+    at.and_then(beijing_to_utc)
+}
+
+/// Records the run; returns the existing one if a concurrent recorder got there first.
+pub async fn record(
+    app: &App,
+    channel: PaymentChannel,
+    date: NaiveDate,
+    statement: &Statement,
+    result: &ReconcileResult,
+    repairs: &[(usize, Repair)],
+) -> AppResult<reconciliation_run::Model> {
+    let txn = crate::db::begin_write(&app.db).await?;
+    lock_channel_date(&txn, channel, date).await?;
+    if let Some(existing) = find_run(&txn, channel, date, &statement.sha256).await? {
+        txn.rollback().await?;
+        return Ok(existing);
+    }
+    let previous = reconciliation_run::Entity::find()
+        .filter(reconciliation_run::Column::Channel.eq(channel.as_str()))
+        .filter(reconciliation_run::Column::BusinessDate.eq(date))
+        .order_by_desc(reconciliation_run::Column::Version)
+        .one(&txn)
+        .await?;
+    let resolved = match &previous {
+        Some(run) => resolved_items(&txn, run.id).await?,
+        None => HashMap::new(),
+    };
+    let version = previous.map_or(1, |run| run.version.saturating_add(1));
+    let now = app.now();
+    let run = run_row(channel, date, version, statement, result, now)
+        .insert(&txn)
+        .await?;
+    let outcomes = apply_repairs(app, &txn, channel, repairs).await?;
+    for (index, item) in result.discrepancies.iter().enumerate() {
+        let mut row = discrepancy_row(run.id, item);
+        if let Some(note) = outcomes.get(&index) {
+            apply_outcome(&mut row, note, now);
+        }
+        let key = key_of(
+            class_name(item.class),
+            movement_name(item.movement),
+            &item.out_trade_no,
+            item.refund_no.as_deref(),
+        );
+        if let Some(earlier) = resolved.get(&key) {
+            row.state = Set(earlier.state.clone());
+            row.action = Set(earlier.action.clone());
+            row.operator = Set(earlier.operator.clone());
+            row.note = Set(earlier.note.clone());
+            row.resolved_at = Set(earlier.resolved_at);
+        }
+        row.insert(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(run)
+}
+
+async fn resolved_items(
+    txn: &impl ConnectionTrait,
+    run_id: i64,
+) -> AppResult<HashMap<ItemKey, discrepancy::Model>> {
+    let rows = discrepancy::Entity::find()
+        .filter(discrepancy::Column::RunId.eq(run_id))
+        .filter(discrepancy::Column::State.eq(RESOLVED))
+        .all(txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|d| {
+            let key = key_of(
+                &d.class,
+                &d.movement,
+                &d.out_trade_no,
+                d.refund_no.as_deref(),
+            );
+            (key, d)
+        })
+        .collect())
+}
+
+/// What a repair did, by discrepancy index.
+enum Outcome {
+    Posted,
+    Note(String),
+}
+
+async fn apply_repairs(
+    app: &App,
+    txn: &impl ConnectionTrait,
+    channel: PaymentChannel,
+    repairs: &[(usize, Repair)],
+) -> AppResult<HashMap<usize, Outcome>> {
+    let mut outcomes = HashMap::with_capacity(repairs.len());
+    for (index, repair) in repairs {
+        let evidence = match repair {
+            Repair::Confirmed(evidence) | Repair::Unknown(evidence) => evidence,
+        };
+        let outcome = match settle(txn, channel, evidence, &app.settings).await? {
+            SettleOutcome::Posted | SettleOutcome::AlreadyPosted => Outcome::Posted,
+            SettleOutcome::UnknownOrder => {
+                Outcome::Note("unknown order: held in suspense for finance".to_owned())
+            }
+            SettleOutcome::AmountMismatch {
+                ours_fen,
+                theirs_fen,
+            } => Outcome::Note(format!(
+                "order is for {ours_fen} fen, the gateway took {theirs_fen} fen: held in suspense"
+            )),
+        };
+        outcomes.insert(*index, outcome);
+    }
+    Ok(outcomes)
+}
+
+fn apply_outcome(
+    row: &mut discrepancy::ActiveModel,
+    outcome: &Outcome,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    match outcome {
+        Outcome::Posted => {
+            row.state = Set(AUTO_RESOLVED.to_owned());
+            row.action = Set(Some("POST".to_owned()));
+            row.operator = Set(Some("reconciliation".to_owned()));
+            row.note = Set(Some(
+                "the gateway confirmed the payment; posted as a late notification".to_owned(),
+            ));
+            row.resolved_at = Set(Some(now));
+        }
+        Outcome::Note(note) => row.note = Set(Some(note.clone())),
+    }
+}
+
+fn discrepancy_row(run_id: i64, item: &Discrepancy) -> discrepancy::ActiveModel {
+    discrepancy::ActiveModel {
+        run_id: Set(run_id),
+        class: Set(class_name(item.class).to_owned()),
+        state: Set(state_name(item.state).to_owned()),
+        movement: Set(movement_name(item.movement).to_owned()),
+        out_trade_no: Set(item.out_trade_no.clone()),
+        gateway_trade_no: Set(item.gateway_trade_no.clone()),
+        refund_no: Set(item.refund_no.clone()),
+        account_no: Set(item.account_no.clone()),
+        ledger_fen: Set(item.ledger_fen),
+        gateway_fen: Set(item.gateway_fen),
+        difference_fen: Set(item.difference_fen),
+        ledger_time: Set(utc(item.ledger_time)),
+        gateway_time: Set(utc(item.gateway_time)),
+        action: Set(None),
+        operator: Set(None),
+        note: Set(None),
+        resolved_at: Set(None),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,134 @@
+//! Getting one day's statement: from a file finance already has, or downloaded through the
+//! channel's client. "Not ready yet" is an error the caller can retry later; "no trades that
+//! day" is an empty statement. A file that fails the strict parser is rejected whole.
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+
+use crate::app::gateways::Channel;
+use crate::app::settlement::PaymentChannel;
+use crate::app::{App, AppError, AppResult};
+use crate::gateway::alipay::client::BillUrl;
+use crate::gateway::error::GatewayError;
+use crate::gateway::statement::{self, ControlTotals, STATEMENT_BYTES_MAX, Statement};
+use crate::gateway::wechat::client::{BillTarType, TradeBill};
+
+/// Reads and parses a statement file: Alipay zip or CSV, WeChat plain or gzip.
+pub fn from_file(channel: PaymentChannel, path: &Path) -> AppResult<Statement> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| AppError::invalid("file", format!("{}: {e}", path.display())))?
+        .len();
+    if size > STATEMENT_BYTES_MAX {
+        return Err(AppError::invalid(
+            "file",
+            format!("larger than {STATEMENT_BYTES_MAX} bytes"),
+        ));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| AppError::invalid("file", format!("{}: {e}", path.display())))?;
+    parse(channel, &bytes)
+}
+
+/// Parses statement bytes strictly; a rejection names the line.
+pub fn parse(channel: PaymentChannel, bytes: &[u8]) -> AppResult<Statement> {
+    let parsed = match channel {
+        PaymentChannel::Alipay if bytes.starts_with(b"PK") => {
+            statement::alipay::parse_alipay_zip(bytes)
+        }
+        PaymentChannel::Alipay => statement::alipay::parse_alipay_csv(bytes),
+        PaymentChannel::Wechat => statement::wechat::parse_wechat_bill(bytes),
+        PaymentChannel::Counter => return Err(counter_has_no_statement()),
+    };
+    parsed.map_err(|e| AppError::invalid("statement", format!("rejected, nothing recorded: {e}")))
+}
+
+fn counter_has_no_statement() -> AppError {
+    AppError::invalid(
+        "channel",
+        "COUNTER has no gateway statement; cashiers close their day with CloseCashierDay",
+    )
+}
+
+/// A statement with no rows: the gateway had no trades that day.
+pub fn empty(channel: PaymentChannel) -> Statement {
+    Statement {
+        channel: match channel {
+            PaymentChannel::Wechat => statement::Channel::Wechat,
+            PaymentChannel::Alipay | PaymentChannel::Counter => statement::Channel::Alipay,
+        },
+        account: None,
+        business_date: None,
+        rows: Vec::new(),
+        totals: ControlTotals::default(),
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"")),
+    }
+}
+
+fn gateway_failed(channel: PaymentChannel, err: &GatewayError) -> AppError {
+    if err.is_unknown() {
+        AppError::Unavailable(format!(
+            "the {} gateway did not answer the statement download ({err}); retry",
+            channel.as_str()
+        ))
+    } else {
+        AppError::FailedPrecondition(format!(
+            "the {} gateway refused the statement download: {err}",
+            channel.as_str()
+        ))
+    }
+}
+
+fn not_ready(channel: PaymentChannel, date: NaiveDate) -> AppError {
+    AppError::FailedPrecondition(format!(
+        "the {} statement of {date} is not ready yet (gateways publish it after ~10:00 Beijing time the next day); retry later",
+        channel.as_str()
+    ))
+}
+
+/// Downloads the statement of `date` through the channel's client.
+pub async fn download(app: &App, channel: PaymentChannel, date: NaiveDate) -> AppResult<Statement> {
+    let now = app.now();
+    let fail = |e: GatewayError| gateway_failed(channel, &e);
+    match channel {
+        PaymentChannel::Alipay => {
+            let client = enabled(&app.gateways.alipay)?;
+            match client.bill_download_url(date, now).await.map_err(fail)? {
+                BillUrl::Url(url) => {
+                    let bytes = client.download_bill(&url).await.map_err(fail)?;
+                    parse(channel, &bytes)
+                }
+                BillUrl::NoBill => Ok(empty(channel)),
+                BillUrl::NotReady => Err(not_ready(channel, date)),
+            }
+        }
+        PaymentChannel::Wechat => {
+            let client = enabled(&app.gateways.wechat)?;
+            match client
+                .trade_bill(date, BillTarType::Gzip, now)
+                .await
+                .map_err(fail)?
+            {
+                TradeBill::Ready {
+                    hash_value,
+                    download_url,
+                } => {
+                    let bytes = client
+                        .download_bill(&download_url, &hash_value, now)
+                        .await
+                        .map_err(fail)?;
+                    parse(channel, &bytes)
+                }
+                TradeBill::NoStatement => Ok(empty(channel)),
+                TradeBill::NotReady => Err(not_ready(channel, date)),
+            }
+        }
+        PaymentChannel::Counter => Err(counter_has_no_statement()),
+    }
+}
+
+fn enabled<T>(channel: &Channel<T>) -> AppResult<&std::sync::Arc<T>> {
+    channel
+        .enabled()
+        .map_err(|why| AppError::FailedPrecondition(why.to_owned()))
+}

@@ -1,0 +1,21 @@
+//! Rows of `cashier_closes`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "cashier_closes")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub cashier_id: String,
+    pub business_date: Date,
+    pub expected_fen: i64,
+    pub counted_fen: i64,
+    pub difference_fen: i64,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,345 @@
+//! ReconciliationService through the loopback gateways: trades land on yesterday (the
+//! simulators' clock is moved back a day while customers pay), so yesterday's statement is
+//! ready to download, and our payments carry yesterday's business date.
+
+use std::time::Duration;
+
+use tonic::Code;
+use water_billing::config::PaymentsConfig;
+use water_billing::grpc::pb;
+use water_billing::sandbox::faults::Faults;
+
+use crate::helpers::*;
+
+fn today() -> chrono::NaiveDate {
+    water_billing::gateway::beijing::beijing_date(chrono::Utc::now())
+}
+
+fn yesterday() -> String {
+    (today() - chrono::Days::new(1)).to_string()
+}
+
+/// An account owing one bill, with both simulators' clocks a day behind.
+async fn app_paying_yesterday() -> TestApp {
+    let mut app = spawn_sandbox_app(PaymentsConfig::default()).await;
+    let installed = today() - chrono::Days::new(40);
+    app.upsert_tariff(flat_tariff()).await;
+    app.residential_account("A-1", "FLAT", 4, 0, &installed.to_string())
+        .await;
+    app.read("M-A-1", 10, &today().to_string()).await.unwrap();
+    let period = today().format("%Y-%m").to_string();
+    app.issue("A-1", &period, &today().to_string())
+        .await
+        .unwrap();
+    set_clocks(&app, chrono::Duration::days(-1));
+    app
+}
+
+fn set_clocks(app: &TestApp, offset: chrono::Duration) {
+    let sandbox = app.sandbox.as_ref().unwrap();
+    sandbox.alipay.set_clock_offset(offset);
+    sandbox.wechat.set_clock_offset(offset);
+}
+
+async fn get(app: &mut TestApp, out_trade_no: &str) -> pb::Payment {
+    app.payments
+        .get_payment(pb::GetPaymentRequest {
+            out_trade_no: out_trade_no.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Creates an order and pays it at the simulator; waits for the notification unless the
+/// channel is set to drop it.
+async fn pay(app: &mut TestApp, channel: &str, amount: &str, key: &str, lost: bool) -> String {
+    let order = app
+        .payments
+        .create_payment(pb::CreatePaymentRequest {
+            account_no: "A-1".into(),
+            channel: channel.into(),
+            amount: amount.into(),
+            idempotency_key: key.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let sandbox = app.sandbox.as_ref().unwrap();
+    let faults = Faults {
+        drop_next_notifications: u32::from(lost),
+        ..Faults::default()
+    };
+    match channel {
+        "ALIPAY" => {
+            sandbox.alipay.set_faults(faults);
+            sandbox.alipay.pay(&order.out_trade_no).unwrap();
+        }
+        _ => {
+            sandbox.wechat.set_faults(faults);
+            sandbox.wechat.pay(&order.out_trade_no).unwrap();
+        }
+    }
+    if !lost {
+        for _ in 0..100 {
+            if get(app, &order.out_trade_no).await.status != "PENDING" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let paid = get(app, &order.out_trade_no).await;
+        assert_eq!(paid.status, "SUCCEEDED");
+        assert_eq!(paid.business_date, yesterday());
+    }
+    order.out_trade_no
+}
+
+async fn run(
+    app: &mut TestApp,
+    channel: &str,
+    date: &str,
+    file: &str,
+) -> Result<pb::ReconciliationRun, tonic::Status> {
+    app.reconciliation
+        .run_reconciliation(pb::RunReconciliationRequest {
+            channel: channel.into(),
+            business_date: date.into(),
+            file: file.into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn discrepancies(app: &mut TestApp, run_id: i64) -> Vec<pb::Discrepancy> {
+    app.reconciliation
+        .list_discrepancies(pb::ListDiscrepanciesRequest {
+            run_id,
+            class: String::new(),
+            state: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .discrepancies
+}
+
+#[tokio::test]
+async fn a_lost_notification_is_posted_once_by_reconciliation() {
+    let mut app = app_paying_yesterday().await;
+    pay(&mut app, "ALIPAY", "10.00", "k-1", false).await;
+    let lost = pay(&mut app, "ALIPAY", "12.00", "k-2", true).await;
+    assert_eq!(get(&mut app, &lost).await.status, "PENDING");
+    set_clocks(&app, chrono::Duration::zero());
+
+    let first = run(&mut app, "ALIPAY", &yesterday(), "").await.unwrap();
+    assert_eq!(
+        (first.matched_count, first.matched_amount.as_str()),
+        (1, "10.00")
+    );
+    assert_eq!(
+        (first.gateway_only_count, first.gateway_only_amount.as_str()),
+        (1, "12.00")
+    );
+    assert_eq!(first.gateway_total, "22.00");
+    assert_eq!((first.open_count, first.status.as_str()), (0, "BALANCED"));
+    let items = discrepancies(&mut app, first.run_id).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        (
+            items[0].class.as_str(),
+            items[0].state.as_str(),
+            items[0].out_trade_no.as_str()
+        ),
+        ("GATEWAY_ONLY", "AUTO_RESOLVED", lost.as_str())
+    );
+    let posted = get(&mut app, &lost).await;
+    assert_eq!(
+        (posted.status.as_str(), posted.business_date.clone()),
+        ("SUCCEEDED", yesterday())
+    );
+
+    // Running the day again posts nothing more: the order is now matched.
+    let again = run(&mut app, "ALIPAY", &yesterday(), "").await.unwrap();
+    assert_eq!(again.matched_count + again.gateway_only_count, 2);
+    assert_eq!(
+        app.count("payments", "settled_by = 'RECONCILIATION'").await,
+        1
+    );
+    let (debits, credits) = app.journal_totals().await;
+    assert_eq!(debits, credits);
+}
+
+#[tokio::test]
+async fn an_unknown_order_goes_to_suspense_and_finance_resolves_it_with_an_audit_row() {
+    let mut app = app_paying_yesterday().await;
+    let stray = pay(&mut app, "WECHAT", "8.00", "k-1", true).await;
+    app.execute(&format!(
+        "DELETE FROM payments WHERE out_trade_no = '{stray}'"
+    ))
+    .await;
+    set_clocks(&app, chrono::Duration::zero());
+
+    let done = run(&mut app, "WECHAT", &yesterday(), "").await.unwrap();
+    assert_eq!((done.gateway_only_count, done.open_count), (1, 1));
+    assert_eq!(done.status, "OPEN_EXCEPTIONS");
+    assert_eq!(
+        app.count("suspense_items", "reason = 'UNKNOWN_ORDER'")
+            .await,
+        1
+    );
+    let item = discrepancies(&mut app, done.run_id).await.remove(0);
+    assert_eq!(
+        (item.class.as_str(), item.state.as_str()),
+        ("GATEWAY_ONLY", "OPEN")
+    );
+
+    let resolve = |action: &str| pb::ResolveDiscrepancyRequest {
+        discrepancy_id: item.discrepancy_id,
+        action: action.into(),
+        note: "customer paid a cancelled order; refund requested".into(),
+        operator: "finance-1".into(),
+    };
+    assert_code(
+        app.reconciliation
+            .resolve_discrepancy(resolve("IGNORE"))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_code(
+        app.reconciliation
+            .resolve_discrepancy(resolve("POST"))
+            .await,
+        Code::FailedPrecondition,
+    );
+    let resolved = app
+        .reconciliation
+        .resolve_discrepancy(resolve("REFUND"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            resolved.state.as_str(),
+            resolved.action.as_str(),
+            resolved.operator.as_str()
+        ),
+        ("RESOLVED", "REFUND", "finance-1")
+    );
+    assert_code(
+        app.reconciliation
+            .resolve_discrepancy(resolve("EXPLAIN"))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(
+        app.count("discrepancy_actions", "action = 'REFUND'").await,
+        1
+    );
+    let after = app
+        .reconciliation
+        .get_reconciliation_run(pb::GetReconciliationRunRequest {
+            run_id: done.run_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((after.open_count, after.status.as_str()), (0, "BALANCED"));
+}
+
+#[tokio::test]
+async fn rerunning_the_same_statement_returns_the_same_run() {
+    let mut app = app_paying_yesterday().await;
+    pay(&mut app, "WECHAT", "10.00", "k-1", false).await;
+    set_clocks(&app, chrono::Duration::zero());
+    let first = run(&mut app, "WECHAT", &yesterday(), "").await.unwrap();
+    let second = run(&mut app, "WECHAT", &yesterday(), "").await.unwrap();
+    assert_eq!(first.run_id, second.run_id);
+    assert_eq!(first.statement_sha256, second.statement_sha256);
+    assert_eq!((first.matched_count, first.version), (1, 1));
+    assert_eq!(app.count("reconciliation_runs", "1 = 1").await, 1);
+}
+
+#[tokio::test]
+async fn a_statement_not_ready_yet_is_a_failed_precondition() {
+    let mut app = app_paying_yesterday().await;
+    set_clocks(&app, chrono::Duration::zero());
+    let message = assert_code(
+        run(&mut app, "ALIPAY", &today().to_string(), "").await,
+        Code::FailedPrecondition,
+    );
+    assert!(message.contains("not ready"), "{message}");
+}
+
+#[tokio::test]
+async fn a_corrupted_statement_file_is_rejected_and_nothing_is_recorded() {
+    let mut app = app_paying_yesterday().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bill.csv");
+    std::fs::write(&path, "交易时间,公众账号ID\n`2026-01-01,`wx\n").unwrap();
+    let message = assert_code(
+        run(&mut app, "WECHAT", &yesterday(), path.to_str().unwrap()).await,
+        Code::InvalidArgument,
+    );
+    assert!(message.contains("line"), "{message}");
+    assert_eq!(app.count("reconciliation_runs", "1 = 1").await, 0);
+    assert_eq!(app.count("discrepancies", "1 = 1").await, 0);
+}
+
+#[tokio::test]
+async fn a_cashier_close_records_over_and_short_without_touching_accounts() {
+    let mut app = app_paying_yesterday().await;
+    let counter = |receipt: &str, amount: &str, cashier: &str| pb::RecordCounterPaymentRequest {
+        account_no: "A-1".into(),
+        amount: amount.into(),
+        cashier_id: cashier.into(),
+        receipt_no: receipt.into(),
+    };
+    for (receipt, amount, cashier) in [
+        ("R-1", "10.00", "C-1"),
+        ("R-2", "5.00", "C-1"),
+        ("R-3", "5.00", "C-2"),
+    ] {
+        app.payments
+            .record_counter_payment(counter(receipt, amount, cashier))
+            .await
+            .unwrap();
+    }
+    let journal = app.journal_totals().await;
+    let close = |cashier: &str, counted: &str| pb::CloseCashierDayRequest {
+        cashier_id: cashier.into(),
+        business_date: today().to_string(),
+        counted_cash: counted.into(),
+    };
+    let over = app
+        .reconciliation
+        .close_cashier_day(close("C-1", "16.00"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            over.expected.as_str(),
+            over.counted.as_str(),
+            over.difference.as_str(),
+            over.outcome.as_str()
+        ),
+        ("15.00", "16.00", "1.00", "OVER")
+    );
+    let short = app
+        .reconciliation
+        .close_cashier_day(close("C-2", "4.50"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (short.difference.as_str(), short.outcome.as_str()),
+        ("-0.50", "SHORT")
+    );
+    assert_code(
+        app.reconciliation
+            .close_cashier_day(close("C-1", "15.00"))
+            .await,
+        Code::AlreadyExists,
+    );
+    assert_eq!(app.journal_totals().await, journal);
+}
