@@ -62,7 +62,7 @@ pub async fn run(bench: WebhookBench) -> anyhow::Result<()> {
         bench.concurrency,
         describe(&bench.database)
     );
-    let account_id = seed_account(&app).await?;
+    let account_id = seed_accounts(&app, bench.notifications).await?;
     seed_orders(&app, account_id, "WBHTTP", bench.notifications).await?;
     let bodies = signed_bodies(&gateway_key, "WBHTTP", bench.notifications).await?;
     let started = Instant::now();
@@ -119,26 +119,36 @@ fn generated_key_pem() -> anyhow::Result<String> {
     Ok(key.to_pkcs8_pem(LineEnding::LF)?.to_string())
 }
 
-async fn seed_account(app: &crate::app::App) -> anyhow::Result<i64> {
-    let row = account::ActiveModel {
-        account_no: Set("BENCH-WEBHOOKS".into()),
-        holder_name: Set("Bench".into()),
-        address: Set("Bench".into()),
-        customer_class: Set("RESIDENTIAL".into()),
-        household_size: Set(4),
-        tariff_code: Set("BENCH".into()),
-        status: Set("ACTIVE".into()),
-        ..Default::default()
-    };
-    Ok(account::Entity::insert(row)
-        .exec(&app.db)
+/// One account per order, as in real traffic: payments of different customers do not wait
+/// for each other's account lock.
+async fn seed_accounts(app: &crate::app::App, count: u64) -> anyhow::Result<i64> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let rows: Vec<account::ActiveModel> = (0..count)
+        .map(|i| account::ActiveModel {
+            account_no: Set(format!("BENCH-WH-{i:08}")),
+            holder_name: Set("Bench".into()),
+            address: Set("Bench".into()),
+            customer_class: Set("RESIDENTIAL".into()),
+            household_size: Set(4),
+            tariff_code: Set("BENCH".into()),
+            status: Set("ACTIVE".into()),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in rows.chunks(1_000) {
+        account::Entity::insert_many(chunk.to_vec()).exec_without_returning(&app.db).await?;
+    }
+    let first = account::Entity::find()
+        .filter(account::Column::AccountNo.eq("BENCH-WH-00000000"))
+        .one(&app.db)
         .await?
-        .last_insert_id)
+        .context("seeded account")?;
+    Ok(first.id)
 }
 
 async fn seed_orders(
     app: &crate::app::App,
-    account_id: i64,
+    first_account_id: i64,
     prefix: &str,
     count: u64,
 ) -> anyhow::Result<()> {
@@ -146,7 +156,7 @@ async fn seed_orders(
     let rows: Vec<payment::ActiveModel> = (0..count)
         .map(|i| payment::ActiveModel {
             out_trade_no: Set(format!("{prefix}{i:010}")),
-            account_id: Set(account_id),
+            account_id: Set(first_account_id + i as i64),
             channel: Set("ALIPAY".into()),
             amount_fen: Set(AMOUNT_FEN),
             status: Set(PENDING.into()),
