@@ -28,6 +28,37 @@ pub enum Command {
     /// Run the loopback Alipay and WeChat Pay simulators on their own, writing the keys and
     /// the `BILLING_*` settings that point `serve` at them.
     Sandbox(SandboxArgs),
+    /// Reconcile one channel's business day against the gateway statement (or, for the
+    /// counter, list the cashiers' closes), print a summary and write a CSV report. Exits 0
+    /// when nothing is left open.
+    Reconcile(Box<ReconcileArgs>),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileArgs {
+    /// alipay, wechat or counter.
+    #[arg(long)]
+    pub channel: String,
+    /// The Beijing business date, YYYY-MM-DD.
+    #[arg(long)]
+    pub date: String,
+    /// A statement file finance already has (Alipay zip or csv, WeChat plain or gz); without
+    /// it the statement is downloaded.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Where the CSV report is written.
+    #[arg(long, env = "BILLING_REPORT_DIR", default_value = ".")]
+    pub report_dir: PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub billing: BillingConfig,
+    #[command(flatten)]
+    pub alipay: AlipayArgs,
+    #[command(flatten)]
+    pub wechat: WechatArgs,
+    #[command(flatten)]
+    pub payments: PaymentsConfig,
 }
 
 #[derive(Debug, Clone, Args)]

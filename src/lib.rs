@@ -15,9 +15,11 @@
 //! - `sandbox`: loopback Alipay and WeChat Pay simulators speaking the real protocols (their own
 //!   keys, customer payments, notifications with injectable faults, statements).
 //! - `bench`: the `water-billing bench` command measuring the hot paths.
+//! - `cli`: the `water-billing reconcile` command: summary table and CSV report.
 
 pub mod app;
 pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;

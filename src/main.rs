@@ -42,5 +42,12 @@ async fn main() -> anyhow::Result<()> {
             water_billing::startup::shutdown_signal().await;
             Ok(())
         }
+        Command::Reconcile(args) => {
+            if !water_billing::cli::reconcile(&args).await? {
+                // Exceptions remain open: scripts and schedulers see a failure.
+                std::process::exit(2);
+            }
+            Ok(())
+        }
     }
 }

@@ -343,3 +343,112 @@ async fn a_cashier_close_records_over_and_short_without_touching_accounts() {
     );
     assert_eq!(app.journal_totals().await, journal);
 }
+
+/// Yesterday's WeChat bill as the simulator would serve it, built from its trades.
+fn wechat_bill_text(app: &TestApp) -> String {
+    use water_billing::app::gateways::{SANDBOX_WECHAT_APP_ID, SANDBOX_WECHAT_MCH_ID};
+    let day = today() - chrono::Days::new(1);
+    let trades = app.sandbox.as_ref().unwrap().wechat.trades();
+    let payments: Vec<_> = trades
+        .iter()
+        .filter(|t| t.business_date == Some(day))
+        .collect();
+    water_billing::sandbox::wechat::bill::BillDay {
+        app_id: SANDBOX_WECHAT_APP_ID,
+        mch_id: SANDBOX_WECHAT_MCH_ID,
+        payments: &payments,
+        refunds: &[],
+    }
+    .text()
+}
+
+fn reconcile_args(
+    app: &TestApp,
+    file: &std::path::Path,
+    report_dir: &std::path::Path,
+) -> water_billing::config::ReconcileArgs {
+    water_billing::config::ReconcileArgs {
+        channel: "wechat".into(),
+        date: yesterday(),
+        file: Some(file.to_owned()),
+        report_dir: report_dir.to_owned(),
+        database: water_billing::config::DatabaseConfig::new(app.database_url.clone()),
+        billing: Default::default(),
+        alipay: Default::default(),
+        wechat: Default::default(),
+        payments: PaymentsConfig::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_new_statement_file_is_a_new_version_that_keeps_finance_resolutions() {
+    let mut app = app_paying_yesterday().await;
+    pay(&mut app, "WECHAT", "10.00", "k-1", false).await;
+    let stray = pay(&mut app, "WECHAT", "8.00", "k-2", true).await;
+    app.execute(&format!(
+        "DELETE FROM payments WHERE out_trade_no = '{stray}'"
+    ))
+    .await;
+    set_clocks(&app, chrono::Duration::zero());
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("bill.csv");
+    let text = wechat_bill_text(&app);
+    std::fs::write(&plain, &text).unwrap();
+    let gz = dir.path().join("bill.csv.gz");
+    std::fs::write(
+        &gz,
+        water_billing::sandbox::wechat::bill::gzip(text.as_bytes()).unwrap(),
+    )
+    .unwrap();
+
+    // The command: one exception open, so it reports failure and writes the report.
+    let reports = dir.path().join("reports");
+    let balanced = water_billing::cli::reconcile(&reconcile_args(&app, &plain, &reports))
+        .await
+        .unwrap();
+    assert!(!balanced);
+    let report_path = reports.join(format!("reconciliation-wechat-{}-v1.csv", yesterday()));
+    let report = std::fs::read_to_string(&report_path).unwrap();
+    assert!(report.contains("matched count,1"), "{report}");
+    assert!(
+        report.contains(&format!("GATEWAY_ONLY,OPEN,PAYMENT,{stray}")),
+        "{report}"
+    );
+
+    let first = run(&mut app, "WECHAT", &yesterday(), plain.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!((first.version, first.open_count), (1, 1));
+    let item = discrepancies(&mut app, first.run_id).await.remove(0);
+    app.reconciliation
+        .resolve_discrepancy(pb::ResolveDiscrepancyRequest {
+            discrepancy_id: item.discrepancy_id,
+            action: "EXPLAIN".into(),
+            note: "test payment by the gateway's support".into(),
+            operator: "finance-1".into(),
+        })
+        .await
+        .unwrap();
+
+    let second = run(&mut app, "WECHAT", &yesterday(), gz.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(second.version, 2);
+    assert_ne!(second.run_id, first.run_id);
+    assert_eq!((second.gateway_only_count, second.open_count), (1, 0));
+    let kept = discrepancies(&mut app, second.run_id).await.remove(0);
+    assert_eq!(
+        (
+            kept.state.as_str(),
+            kept.action.as_str(),
+            kept.operator.as_str()
+        ),
+        ("RESOLVED", "EXPLAIN", "finance-1")
+    );
+    assert!(
+        water_billing::cli::reconcile(&reconcile_args(&app, &gz, &reports))
+            .await
+            .unwrap()
+    );
+    assert_eq!(app.count("suspense_items", "1 = 1").await, 1);
+}

@@ -3,7 +3,9 @@
 //! which records over (长款) or short (短款) cash without touching any customer account.
 
 use chrono::NaiveDate;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+};
 
 use super::{AUTO_RESOLVED, RESOLVED};
 use crate::app::settlement::{
@@ -226,6 +228,21 @@ impl App {
         })?;
         txn.commit().await?;
         Ok(CashierClose { close })
+    }
+}
+
+impl App {
+    /// Every cashier's close of `business_date`, by cashier.
+    pub async fn cashier_closes(&self, business_date: &str) -> AppResult<Vec<CashierClose>> {
+        let date = validate::date("business_date", business_date)?;
+        Ok(cashier_close::Entity::find()
+            .filter(cashier_close::Column::BusinessDate.eq(date))
+            .order_by_asc(cashier_close::Column::CashierId)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|close| CashierClose { close })
+            .collect())
     }
 }
 
