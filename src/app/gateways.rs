@@ -395,3 +395,76 @@ pub async fn run_standalone(
     let env_path = write("sandbox.env", &env)?;
     Ok((Sandbox { alipay, wechat }, env_path))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn alipay_args(dir: &Path, private_key: &str) -> AlipayArgs {
+        let key_path = dir.join("app_key.pem");
+        std::fs::write(&key_path, private_key).unwrap();
+        let public_path = dir.join("alipay_public.pem");
+        let fixture = format!(
+            "{}/tests/fixtures/gateway/gateway_spki.pem",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::copy(fixture, &public_path).unwrap();
+        AlipayArgs {
+            alipay_app_id: Some("2021000000000000".into()),
+            alipay_seller_id: Some("2088000000000002".into()),
+            alipay_app_private_key_file: Some(key_path),
+            alipay_public_key_file: Some(public_path),
+            alipay_gateway_url: "https://openapi.alipay.com/gateway.do".into(),
+            alipay_notify_url: Some("https://pay.example.com/notify/alipay".into()),
+        }
+    }
+
+    #[test]
+    fn a_channel_with_missing_settings_is_disabled_and_names_them() {
+        let gateways =
+            Gateways::from_config(&AlipayArgs::default(), &WechatArgs::default()).unwrap();
+        let why = gateways.alipay.enabled().unwrap_err();
+        assert!(
+            why.contains("BILLING_ALIPAY_APP_ID") && why.contains("BILLING_ALIPAY_NOTIFY_URL"),
+            "{why}"
+        );
+        let why = gateways.wechat.enabled().unwrap_err();
+        assert!(
+            why.contains("BILLING_WECHAT_MCH_ID") && why.contains("BILLING_WECHAT_PUBLIC_KEY_FILE"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_key_stops_start_up_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = alipay_args(
+            dir.path(),
+            "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
+        );
+        let err = Gateways::from_config(&args, &WechatArgs::default()).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("BILLING_ALIPAY_APP_PRIVATE_KEY_FILE"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("not a key"),
+            "key material never appears in errors: {message}"
+        );
+    }
+
+    #[test]
+    fn a_complete_channel_is_enabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/gateway/merchant_pkcs8.pem",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let gateways =
+            Gateways::from_config(&alipay_args(dir.path(), &key), &WechatArgs::default()).unwrap();
+        assert!(gateways.alipay.enabled().is_ok());
+    }
+}
