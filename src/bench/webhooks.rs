@@ -136,7 +136,9 @@ async fn seed_accounts(app: &crate::app::App, count: u64) -> anyhow::Result<i64>
         })
         .collect();
     for chunk in rows.chunks(1_000) {
-        account::Entity::insert_many(chunk.to_vec()).exec_without_returning(&app.db).await?;
+        account::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&app.db)
+            .await?;
     }
     let first = account::Entity::find()
         .filter(account::Column::AccountNo.eq("BENCH-WH-00000000"))
