@@ -445,10 +445,44 @@ async fn a_new_statement_file_is_a_new_version_that_keeps_finance_resolutions() 
         ),
         ("RESOLVED", "EXPLAIN", "finance-1")
     );
+    let trail = format!(
+        "action = 'EXPLAIN' AND discrepancy_id = {}",
+        kept.discrepancy_id
+    );
+    assert_eq!(app.count("discrepancy_actions", &trail).await, 1);
     assert!(
         water_billing::cli::reconcile(&reconcile_args(&app, &gz, &reports))
             .await
             .unwrap()
     );
     assert_eq!(app.count("suspense_items", "1 = 1").await, 1);
+}
+
+#[tokio::test]
+async fn two_concurrent_runs_of_one_day_record_one_run_and_post_once() {
+    let mut app = app_paying_yesterday().await;
+    let lost = pay(&mut app, "WECHAT", "9.00", "k-1", true).await;
+    set_clocks(&app, chrono::Duration::zero());
+    let mut a = app.reconciliation.clone();
+    let mut b = app.reconciliation.clone();
+    let request = || pb::RunReconciliationRequest {
+        channel: "WECHAT".into(),
+        business_date: yesterday(),
+        file: String::new(),
+    };
+    let (first, second) = tokio::join!(
+        a.run_reconciliation(request()),
+        b.run_reconciliation(request())
+    );
+    let (first, second) = (first.unwrap().into_inner(), second.unwrap().into_inner());
+    assert_eq!(first.run_id, second.run_id);
+    assert_eq!(app.count("reconciliation_runs", "1 = 1").await, 1);
+    assert_eq!(app.count("discrepancies", "1 = 1").await, 1);
+    assert_eq!(
+        app.count("payments", "settled_by = 'RECONCILIATION'").await,
+        1
+    );
+    assert_eq!(get(&mut app, &lost).await.status, "SUCCEEDED");
+    let (debits, credits) = app.journal_totals().await;
+    assert_eq!(debits, credits);
 }

@@ -15,7 +15,7 @@ use super::{AUTO_RESOLVED, RESOLVED, Repair, class_name, state_name};
 use crate::app::payments::beijing_to_utc;
 use crate::app::settlement::{PaymentChannel, SettleOutcome, settle};
 use crate::app::{App, AppResult};
-use crate::db::entity::{discrepancy, reconciliation_run};
+use crate::db::entity::{discrepancy, discrepancy_action, reconciliation_run};
 use crate::domain::reconcile::{ClassTotal, Discrepancy, Movement, ReconcileResult};
 use crate::gateway::statement::Statement;
 
@@ -163,14 +163,18 @@ pub async fn record(
             &item.out_trade_no,
             item.refund_no.as_deref(),
         );
-        if let Some(earlier) = resolved.get(&key) {
+        let earlier = resolved.get(&key);
+        if let Some(earlier) = earlier {
             row.state = Set(earlier.state.clone());
             row.action = Set(earlier.action.clone());
             row.operator = Set(earlier.operator.clone());
             row.note = Set(earlier.note.clone());
             row.resolved_at = Set(earlier.resolved_at);
         }
-        row.insert(&txn).await?;
+        let inserted = row.insert(&txn).await?;
+        if let Some(earlier) = earlier {
+            copy_audit_trail(&txn, earlier.id, inserted.id).await?;
+        }
     }
     txn.commit().await?;
     Ok(run)
@@ -197,6 +201,28 @@ async fn resolved_items(
             (key, d)
         })
         .collect())
+}
+
+/// The new version's item carries the earlier item's audit rows (copies; the originals stay).
+async fn copy_audit_trail(txn: &impl ConnectionTrait, from: i64, to: i64) -> AppResult<()> {
+    let actions = discrepancy_action::Entity::find()
+        .filter(discrepancy_action::Column::DiscrepancyId.eq(from))
+        .order_by_asc(discrepancy_action::Column::Id)
+        .all(txn)
+        .await?;
+    for action in actions {
+        discrepancy_action::ActiveModel {
+            discrepancy_id: Set(to),
+            action: Set(action.action),
+            operator: Set(action.operator),
+            note: Set(action.note),
+            created_at: Set(action.created_at),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// What a repair did, by discrepancy index.
