@@ -486,3 +486,45 @@ async fn two_concurrent_runs_of_one_day_record_one_run_and_post_once() {
     let (debits, credits) = app.journal_totals().await;
     assert_eq!(debits, credits);
 }
+
+#[tokio::test]
+async fn an_alipay_statement_file_finance_already_has_is_imported_as_zip_or_csv() {
+    use water_billing::sandbox::alipay::bill::{BillDay, gbk};
+    let mut app = app_paying_yesterday().await;
+    pay(&mut app, "ALIPAY", "10.00", "k-1", false).await;
+    pay(&mut app, "ALIPAY", "2.50", "k-2", false).await;
+    set_clocks(&app, chrono::Duration::zero());
+    let day = today() - chrono::Days::new(1);
+    let trades = app.sandbox.as_ref().unwrap().alipay.trades();
+    let payments: Vec<_> = trades
+        .iter()
+        .filter(|t| t.business_date == Some(day))
+        .collect();
+    let bill = BillDay {
+        seller_id: water_billing::app::gateways::SANDBOX_ALIPAY_SELLER_ID,
+        day,
+        payments: &payments,
+        refunds: &[],
+        exported_at: chrono::Utc::now(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("bill.csv.zip");
+    std::fs::write(&zip, bill.zip().unwrap()).unwrap();
+    let csv = dir.path().join("bill.csv");
+    std::fs::write(&csv, gbk(&bill.detail_csv())).unwrap();
+
+    let from_zip = run(&mut app, "ALIPAY", &yesterday(), zip.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (from_zip.matched_count, from_zip.matched_amount.as_str()),
+        (2, "12.50")
+    );
+    assert_eq!((from_zip.open_count, from_zip.version), (0, 1));
+    let from_csv = run(&mut app, "ALIPAY", &yesterday(), csv.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!((from_csv.matched_count, from_csv.version), (2, 2));
+    assert_eq!(from_csv.net_settlement, "12.50");
+    assert_eq!(from_csv.fee_total, "0.00");
+}

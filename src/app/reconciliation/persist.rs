@@ -55,6 +55,15 @@ async fn lock_channel_date(
     Ok(())
 }
 
+/// Yuan as an exact string with the scale the statement gave it; a zero is never "-0.00"
+/// (a sum of negated zero fees prints that way).
+fn exact_text(mut value: rust_decimal::Decimal) -> String {
+    if value.is_zero() {
+        value.set_sign_positive(true);
+    }
+    value.to_string()
+}
+
 fn count(total: &ClassTotal) -> i64 {
     i64::try_from(total.count).unwrap_or(i64::MAX)
 }
@@ -92,8 +101,8 @@ fn run_row(
         ledger_total_fen: Set(t.ledger_fen),
         gateway_total_fen: Set(t.gateway_fen),
         gateway_refunds_fen: Set(t.gateway_refunds_fen),
-        fee_total: Set(t.fee_total.normalize().to_string()),
-        net_settlement: Set(t.net_settlement.normalize().to_string()),
+        fee_total: Set(exact_text(t.fee_total)),
+        net_settlement: Set(exact_text(t.net_settlement)),
         created_at: Set(now),
         ..Default::default()
     }
