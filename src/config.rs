@@ -227,6 +227,10 @@ pub struct PaymentsConfig {
     /// Orders the sweeper handles per round, at most.
     #[arg(long, env = "BILLING_SWEEP_BATCH_MAX", default_value_t = 100)]
     pub sweep_batch_max: u64,
+    /// The only directory `RunReconciliation` may read statement files from; unset, the API
+    /// refuses file imports (the CLI's `--file` reads any path its operator can).
+    #[arg(long, env = "BILLING_STATEMENT_DIR")]
+    pub statement_dir: Option<PathBuf>,
 }
 
 impl Default for PaymentsConfig {
@@ -235,6 +239,7 @@ impl Default for PaymentsConfig {
             pending_query_after_s: 180,
             sweep_interval_s: 60,
             sweep_batch_max: 100,
+            statement_dir: None,
         }
     }
 }

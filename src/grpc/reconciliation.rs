@@ -1,12 +1,10 @@
 //! `ReconciliationService`: runs, discrepancies, resolutions and cashier closes.
 
-use std::path::Path;
-
 use tonic::{Request, Response, Status};
 
 use super::pb::{self, reconciliation_service_server::ReconciliationService};
 use crate::app::App;
-use crate::app::reconciliation::{CashierClose, RunView};
+use crate::app::reconciliation::{CashierClose, RunView, statement};
 use crate::db::entity::discrepancy;
 use crate::domain::money::Money;
 use crate::gateway::beijing::BEIJING;
@@ -111,10 +109,17 @@ impl ReconciliationService for Reconciliation {
             business_date,
             file,
         } = request.into_inner();
-        let file = (!file.is_empty()).then(|| Path::new(&file));
+        let file = if file.is_empty() {
+            None
+        } else {
+            Some(statement::api_file(
+                self.0.payments.statement_dir.as_deref(),
+                &file,
+            )?)
+        };
         let view = self
             .0
-            .run_reconciliation(&channel, &business_date, file)
+            .run_reconciliation(&channel, &business_date, file.as_deref())
             .await?;
         Ok(Response::new(run(view)))
     }

@@ -19,9 +19,15 @@ fn yesterday() -> String {
     (today() - chrono::Days::new(1)).to_string()
 }
 
-/// An account owing one bill, with both simulators' clocks a day behind.
-async fn app_paying_yesterday() -> TestApp {
-    let mut app = spawn_sandbox_app(PaymentsConfig::default()).await;
+/// An account owing one bill, with both simulators' clocks a day behind, and the directory
+/// the API may import statement files from.
+async fn app_paying_yesterday() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_sandbox_app(PaymentsConfig {
+        statement_dir: Some(dir.path().to_owned()),
+        ..Default::default()
+    })
+    .await;
     let installed = today() - chrono::Days::new(40);
     app.upsert_tariff(flat_tariff()).await;
     app.residential_account("A-1", "FLAT", 4, 0, &installed.to_string())
@@ -32,7 +38,7 @@ async fn app_paying_yesterday() -> TestApp {
         .await
         .unwrap();
     set_clocks(&app, chrono::Duration::days(-1));
-    app
+    (app, dir)
 }
 
 fn set_clocks(app: &TestApp, offset: chrono::Duration) {
@@ -125,7 +131,7 @@ async fn discrepancies(app: &mut TestApp, run_id: i64) -> Vec<pb::Discrepancy> {
 
 #[tokio::test]
 async fn a_lost_notification_is_posted_once_by_reconciliation() {
-    let mut app = app_paying_yesterday().await;
+    let (mut app, _statements) = app_paying_yesterday().await;
     pay(&mut app, "ALIPAY", "10.00", "k-1", false).await;
     let lost = pay(&mut app, "ALIPAY", "12.00", "k-2", true).await;
     assert_eq!(get(&mut app, &lost).await.status, "PENDING");
@@ -171,7 +177,7 @@ async fn a_lost_notification_is_posted_once_by_reconciliation() {
 
 #[tokio::test]
 async fn an_unknown_order_goes_to_suspense_and_finance_resolves_it_with_an_audit_row() {
-    let mut app = app_paying_yesterday().await;
+    let (mut app, _statements) = app_paying_yesterday().await;
     let stray = pay(&mut app, "WECHAT", "8.00", "k-1", true).await;
     app.execute(&format!(
         "DELETE FROM payments WHERE out_trade_no = '{stray}'"
@@ -248,7 +254,7 @@ async fn an_unknown_order_goes_to_suspense_and_finance_resolves_it_with_an_audit
 
 #[tokio::test]
 async fn rerunning_the_same_statement_returns_the_same_run() {
-    let mut app = app_paying_yesterday().await;
+    let (mut app, _statements) = app_paying_yesterday().await;
     pay(&mut app, "WECHAT", "10.00", "k-1", false).await;
     set_clocks(&app, chrono::Duration::zero());
     let first = run(&mut app, "WECHAT", &yesterday(), "").await.unwrap();
@@ -261,7 +267,7 @@ async fn rerunning_the_same_statement_returns_the_same_run() {
 
 #[tokio::test]
 async fn a_statement_not_ready_yet_is_a_failed_precondition() {
-    let mut app = app_paying_yesterday().await;
+    let (mut app, _statements) = app_paying_yesterday().await;
     set_clocks(&app, chrono::Duration::zero());
     let message = assert_code(
         run(&mut app, "ALIPAY", &today().to_string(), "").await,
@@ -272,8 +278,7 @@ async fn a_statement_not_ready_yet_is_a_failed_precondition() {
 
 #[tokio::test]
 async fn a_corrupted_statement_file_is_rejected_and_nothing_is_recorded() {
-    let mut app = app_paying_yesterday().await;
-    let dir = tempfile::tempdir().unwrap();
+    let (mut app, dir) = app_paying_yesterday().await;
     let path = dir.path().join("bill.csv");
     std::fs::write(&path, "交易时间,公众账号ID\n`2026-01-01,`wx\n").unwrap();
     let message = assert_code(
@@ -286,8 +291,35 @@ async fn a_corrupted_statement_file_is_rejected_and_nothing_is_recorded() {
 }
 
 #[tokio::test]
+async fn the_api_reads_statement_files_only_inside_the_statement_directory() {
+    let (mut app, dir) = app_paying_yesterday().await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("bill.csv");
+    std::fs::write(&outside, "secret\n").unwrap();
+    std::fs::write(dir.path().join("bill.csv"), "secret\n").unwrap();
+    for name in [
+        outside.to_str().unwrap(),
+        "../bill.csv",
+        "missing.csv",
+        "/etc/passwd",
+    ] {
+        let message = assert_code(
+            run(&mut app, "WECHAT", &yesterday(), name).await,
+            Code::InvalidArgument,
+        );
+        assert!(message.contains("statement directory"), "{name}: {message}");
+    }
+    // Inside the directory the file is read (and rejected here as not a bill).
+    assert_code(
+        run(&mut app, "WECHAT", &yesterday(), "bill.csv").await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(app.count("reconciliation_runs", "1 = 1").await, 0);
+}
+
+#[tokio::test]
 async fn a_cashier_close_records_over_and_short_without_touching_accounts() {
-    let mut app = app_paying_yesterday().await;
+    let (mut app, _statements) = app_paying_yesterday().await;
     let counter = |receipt: &str, amount: &str, cashier: &str| pb::RecordCounterPaymentRequest {
         account_no: "A-1".into(),
         amount: amount.into(),
@@ -382,7 +414,7 @@ fn reconcile_args(
 
 #[tokio::test]
 async fn a_new_statement_file_is_a_new_version_that_keeps_finance_resolutions() {
-    let mut app = app_paying_yesterday().await;
+    let (mut app, dir) = app_paying_yesterday().await;
     pay(&mut app, "WECHAT", "10.00", "k-1", false).await;
     let stray = pay(&mut app, "WECHAT", "8.00", "k-2", true).await;
     app.execute(&format!(
@@ -390,7 +422,6 @@ async fn a_new_statement_file_is_a_new_version_that_keeps_finance_resolutions() 
     ))
     .await;
     set_clocks(&app, chrono::Duration::zero());
-    let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("bill.csv");
     let text = wechat_bill_text(&app);
     std::fs::write(&plain, &text).unwrap();
@@ -460,7 +491,7 @@ async fn a_new_statement_file_is_a_new_version_that_keeps_finance_resolutions() 
 
 #[tokio::test]
 async fn two_concurrent_runs_of_one_day_record_one_run_and_post_once() {
-    let mut app = app_paying_yesterday().await;
+    let (mut app, _statements) = app_paying_yesterday().await;
     let lost = pay(&mut app, "WECHAT", "9.00", "k-1", true).await;
     set_clocks(&app, chrono::Duration::zero());
     let mut a = app.reconciliation.clone();
@@ -490,7 +521,7 @@ async fn two_concurrent_runs_of_one_day_record_one_run_and_post_once() {
 #[tokio::test]
 async fn an_alipay_statement_file_finance_already_has_is_imported_as_zip_or_csv() {
     use water_billing::sandbox::alipay::bill::{BillDay, gbk};
-    let mut app = app_paying_yesterday().await;
+    let (mut app, dir) = app_paying_yesterday().await;
     pay(&mut app, "ALIPAY", "10.00", "k-1", false).await;
     pay(&mut app, "ALIPAY", "2.50", "k-2", false).await;
     set_clocks(&app, chrono::Duration::zero());
@@ -507,7 +538,6 @@ async fn an_alipay_statement_file_finance_already_has_is_imported_as_zip_or_csv(
         refunds: &[],
         exported_at: chrono::Utc::now(),
     };
-    let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("bill.csv.zip");
     std::fs::write(&zip, bill.zip().unwrap()).unwrap();
     let csv = dir.path().join("bill.csv");

@@ -14,6 +14,25 @@ use crate::gateway::error::GatewayError;
 use crate::gateway::statement::{self, ControlTotals, STATEMENT_BYTES_MAX, Statement};
 use crate::gateway::wechat::client::{BillTarType, TradeBill};
 
+/// Resolves a statement file named by an API caller: it must lie inside the configured
+/// statement directory, so the API cannot be used to read other files of the server.
+pub fn api_file(dir: Option<&Path>, name: &str) -> AppResult<std::path::PathBuf> {
+    let Some(dir) = dir else {
+        return Err(AppError::FailedPrecondition(
+            "importing statement files through the API needs BILLING_STATEMENT_DIR; \
+             or use `water-billing reconcile --file`"
+                .to_owned(),
+        ));
+    };
+    let outside = || AppError::invalid("file", "must name a file inside the statement directory");
+    let root = dir.canonicalize().map_err(|_| outside())?;
+    let path = root.join(name).canonicalize().map_err(|_| outside())?;
+    if !path.starts_with(&root) || !path.is_file() {
+        return Err(outside());
+    }
+    Ok(path)
+}
+
 /// Reads and parses a statement file: Alipay zip or CSV, WeChat plain or gzip.
 pub fn from_file(channel: PaymentChannel, path: &Path) -> AppResult<Statement> {
     let size = std::fs::metadata(path)
