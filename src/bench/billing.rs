@@ -427,16 +427,14 @@ async fn raw_insert(db: &DatabaseConnection, batch_size: usize) -> anyhow::Resul
     Ok(())
 }
 
+/// The same insert path the billing cycle uses (multi-row `VALUES` on SQLite, `UNNEST`
+/// arrays on PostgreSQL).
 async fn insert<A>(db: &impl ConnectionTrait, rows: impl Iterator<Item = A>) -> anyhow::Result<()>
 where
     A: ActiveModelTrait + Send,
 {
     let rows: Vec<A> = rows.collect();
-    for chunk in rows.chunks(1_000) {
-        <A::Entity as EntityTrait>::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
+    crate::db::writes::insert_chunked::<A::Entity, A>(db, rows).await?;
     Ok(())
 }
 
