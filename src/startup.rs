@@ -59,7 +59,9 @@ impl Server {
         {
             tracing::warn!("{why}");
         }
-        let app = App::new(db, settings).with_gateways(gateways, config.payments.clone());
+        let app = App::new(db, settings)
+            .with_gateways(gateways, config.payments.clone())
+            .start_committer();
         Ok(Self {
             app,
             grpc,

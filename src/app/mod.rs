@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod billing;
 pub mod closures;
+pub mod committer;
 pub mod cycle;
 pub mod error;
 pub mod gateways;
@@ -77,6 +78,9 @@ impl Default for BillingSettings {
     }
 }
 
+/// Committer tasks on PostgreSQL.
+const COMMITTERS_POSTGRES: usize = 4;
+
 /// Everything a use case needs: the database, the settings and the gateway channels.
 /// Cheap to clone.
 #[derive(Debug, Clone)]
@@ -85,6 +89,8 @@ pub struct App {
     pub settings: BillingSettings,
     pub gateways: gateways::Gateways,
     pub payments: crate::config::PaymentsConfig,
+    /// The webhook group committer, once started (`start_committer`).
+    pub committer: Option<committer::Committer>,
 }
 
 impl App {
@@ -95,6 +101,7 @@ impl App {
             settings,
             gateways: gateways::Gateways::disabled(),
             payments: Default::default(),
+            committer: None,
         }
     }
 
@@ -105,6 +112,17 @@ impl App {
     ) -> Self {
         self.gateways = gateways;
         self.payments = payments;
+        self
+    }
+
+    /// Starts the webhook group committer: one task on SQLite (one writer anyway), a few on
+    /// PostgreSQL so batches of different accounts commit in parallel.
+    pub fn start_committer(mut self) -> Self {
+        let workers = match self.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => COMMITTERS_POSTGRES,
+            _ => 1,
+        };
+        self.committer = Some(committer::Committer::start(self.clone(), workers));
         self
     }
 

@@ -33,6 +33,37 @@ pub enum NotifyReply {
     Refuse(u16, String),
 }
 
+/// A notification whose signature checked out, ready to apply.
+#[derive(Debug)]
+pub enum Verified {
+    /// `ours`: app_id and seller_id are this merchant's.
+    Alipay {
+        notice: AlipayNotification,
+        ours: bool,
+    },
+    Wechat {
+        notice: WechatNotification,
+        mch_id: String,
+        app_id: String,
+    },
+}
+
+/// A received notification, owned (it travels to the committer task).
+#[derive(Debug, Clone)]
+pub struct OwnedRaw {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl From<&RawNotification<'_>> for OwnedRaw {
+    fn from(raw: &RawNotification<'_>) -> Self {
+        Self {
+            headers: raw.headers.to_vec(),
+            body: raw.body.to_vec(),
+        }
+    }
+}
+
 /// One received notification, as it arrived.
 #[derive(Debug, Clone)]
 pub struct RawNotification<'a> {
@@ -75,23 +106,10 @@ impl App {
             }
         };
         let config = client.config();
-        let txn = crate::db::begin_write(&self.db).await?;
-        let outcome = if notice.app_id != config.app_id || notice.seller_id != config.seller_id {
-            "NOT_OURS"
-        } else {
-            self.apply_alipay(&txn, &notice).await?
-        };
-        record(
-            &txn,
-            "ALIPAY",
-            &raw,
-            true,
-            outcome,
-            None,
-            Some(&notice.out_trade_no),
-        )
-        .await?;
-        txn.commit().await?;
+        let ours = notice.app_id == config.app_id && notice.seller_id == config.seller_id;
+        let outcome = self
+            .commit_notification(Verified::Alipay { notice, ours }, OwnedRaw::from(&raw))
+            .await?;
         Ok(NotifyReply::Ack(outcome))
     }
 
@@ -179,13 +197,49 @@ impl App {
                 return Ok(NotifyReply::Refuse(401, err.to_string()));
             }
         };
-        let txn = crate::db::begin_write(&self.db).await?;
-        let (outcome, out_trade_no) = self
-            .apply_wechat(&txn, &notice, &config.mch_id, &config.app_id)
+        let verified = Verified::Wechat {
+            notice,
+            mch_id: config.mch_id.clone(),
+            app_id: config.app_id.clone(),
+        };
+        let outcome = self
+            .commit_notification(verified, OwnedRaw::from(&raw))
             .await?;
+        Ok(NotifyReply::Ack(outcome))
+    }
+
+    /// Applies a verified notification and records it raw, in the caller's transaction.
+    pub(crate) async fn apply_verified(
+        &self,
+        txn: &impl ConnectionTrait,
+        verified: &Verified,
+        raw: &OwnedRaw,
+    ) -> AppResult<&'static str> {
+        let raw = RawNotification {
+            headers: &raw.headers,
+            body: &raw.body,
+        };
+        let (channel, outcome, out_trade_no) = match verified {
+            Verified::Alipay { notice, ours } => {
+                let outcome = if *ours {
+                    self.apply_alipay(txn, notice).await?
+                } else {
+                    "NOT_OURS"
+                };
+                ("ALIPAY", outcome, Some(notice.out_trade_no.clone()))
+            }
+            Verified::Wechat {
+                notice,
+                mch_id,
+                app_id,
+            } => {
+                let (outcome, number) = self.apply_wechat(txn, notice, mch_id, app_id).await?;
+                ("WECHAT", outcome, number)
+            }
+        };
         record(
-            &txn,
-            "WECHAT",
+            txn,
+            channel,
             &raw,
             true,
             outcome,
@@ -193,8 +247,24 @@ impl App {
             out_trade_no.as_deref(),
         )
         .await?;
+        Ok(outcome)
+    }
+
+    /// Commits a verified notification: through the group committer when one runs (several
+    /// notifications per transaction), else in a transaction of its own. Either way the
+    /// answer comes only after the commit.
+    async fn commit_notification(
+        &self,
+        verified: Verified,
+        raw: OwnedRaw,
+    ) -> AppResult<&'static str> {
+        if let Some(committer) = &self.committer {
+            return committer.submit(verified, raw).await;
+        }
+        let txn = crate::db::begin_write(&self.db).await?;
+        let outcome = self.apply_verified(&txn, &verified, &raw).await?;
         txn.commit().await?;
-        Ok(NotifyReply::Ack(outcome))
+        Ok(outcome)
     }
 
     async fn apply_wechat(
