@@ -558,3 +558,39 @@ async fn an_alipay_statement_file_finance_already_has_is_imported_as_zip_or_csv(
     assert_eq!(from_csv.net_settlement, "12.50");
     assert_eq!(from_csv.fee_total, "0.00");
 }
+
+#[tokio::test]
+async fn a_payment_missing_from_the_statement_is_queried_and_never_reversed_automatically() {
+    use water_billing::app::gateways::{SANDBOX_WECHAT_APP_ID, SANDBOX_WECHAT_MCH_ID};
+    let (mut app, dir) = app_paying_yesterday().await;
+    let paid = pay(&mut app, "WECHAT", "10.00", "k-1", false).await;
+    set_clocks(&app, chrono::Duration::zero());
+    let empty = water_billing::sandbox::wechat::bill::BillDay {
+        app_id: SANDBOX_WECHAT_APP_ID,
+        mch_id: SANDBOX_WECHAT_MCH_ID,
+        payments: &[],
+        refunds: &[],
+    }
+    .text();
+    std::fs::write(dir.path().join("empty.csv"), empty).unwrap();
+
+    let done = run(&mut app, "WECHAT", &yesterday(), "empty.csv")
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.ledger_only_count, done.ledger_only_amount.as_str()),
+        (1, "10.00")
+    );
+    assert_eq!((done.open_count, done.gateway_total.as_str()), (1, "0.00"));
+    let item = discrepancies(&mut app, done.run_id).await.remove(0);
+    assert_eq!(
+        (
+            item.class.as_str(),
+            item.state.as_str(),
+            item.out_trade_no.as_str()
+        ),
+        ("LEDGER_ONLY", "OPEN", paid.as_str())
+    );
+    assert!(item.note.contains("reports it paid"), "{}", item.note);
+    assert_eq!(get(&mut app, &paid).await.status, "SUCCEEDED");
+}

@@ -85,6 +85,20 @@ pub async fn load(
     Ok(Ledger { payments, refunds })
 }
 
+/// Our payments of the previous and next business dates: a statement row that is one of
+/// them is a near-midnight payment the gateway dated differently, not money we lack.
+pub async fn adjacent_payments(
+    db: &impl ConnectionTrait,
+    channel: PaymentChannel,
+    date: NaiveDate,
+) -> AppResult<Vec<LedgerPayment>> {
+    let mut payments = Vec::new();
+    for day in [date.pred_opt(), date.succ_opt()].into_iter().flatten() {
+        payments.extend(load(db, channel, day).await?.payments);
+    }
+    Ok(payments)
+}
+
 /// Completed refunds whose completion falls on `date` (Beijing), of the channel's payments.
 async fn load_refunds(
     db: &impl ConnectionTrait,

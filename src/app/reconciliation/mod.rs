@@ -26,7 +26,7 @@ use super::settlement::{CLOSED, PENDING, PaidEvidence, PaymentChannel};
 use super::{App, AppError, AppResult, validate};
 use crate::db::entity::{discrepancy, payment, reconciliation_run};
 use crate::domain::reconcile::{
-    Class, Discrepancy, MatchOptions, Movement, ReconcileInput, State, reconcile,
+    Class, Discrepancy, MatchOptions, Movement, Neighbours, ReconcileInput, State, reconcile,
 };
 
 /// Bound on gateway queries one run makes to confirm GATEWAY_ONLY payments; the rest stay
@@ -73,6 +73,8 @@ pub(crate) enum Repair {
     Confirmed(PaidEvidence),
     /// No order of ours on this channel has the number: suspense.
     Unknown(PaidEvidence),
+    /// Nothing to post; finance reads why.
+    Note(String),
 }
 
 /// Channel of a run: the online gateways (the counter closes through `close_cashier_day`).
@@ -106,15 +108,20 @@ impl App {
             return self.run_view(existing).await;
         }
         let ledger = ledger::load(&self.db, channel, date).await?;
+        let adjacent = ledger::adjacent_payments(&self.db, channel, date).await?;
         let rows: Vec<_> = statement.rows.iter().map(ledger::gateway_row).collect();
         let input = ReconcileInput {
             payments: &ledger.payments,
             refunds: &ledger.refunds,
             statement: &rows,
-            neighbours: Default::default(),
+            neighbours: Neighbours {
+                statement_rows: &[],
+                payments: &adjacent,
+            },
         };
         let result = reconcile(&input, &MatchOptions::new(date));
-        let repairs = self.repairs(channel, &result.discrepancies).await?;
+        let mut repairs = self.repairs(channel, &result.discrepancies).await?;
+        repairs.extend(self.ledger_only_notes(channel, &result.discrepancies).await);
         let run = persist::record(self, channel, date, &statement, &result, &repairs).await?;
         self.run_view(run).await
     }
@@ -157,6 +164,36 @@ impl App {
             }
         }
         Ok(repairs)
+    }
+
+    /// Asks the gateway about each open LEDGER_ONLY payment and says what it answered. A
+    /// reversal is only ever proposed: finance decides with `resolve_discrepancy`.
+    async fn ledger_only_notes(
+        &self,
+        channel: PaymentChannel,
+        discrepancies: &[Discrepancy],
+    ) -> Vec<(usize, Repair)> {
+        let candidates = discrepancies.iter().enumerate().filter(|(_, d)| {
+            d.class == Class::LedgerOnly
+                && d.movement == Movement::Payment
+                && d.state == State::Open
+        });
+        let mut notes = Vec::new();
+        for (index, item) in candidates.take(REPAIR_QUERIES_MAX) {
+            let note = match self.query_paid(channel, &item.out_trade_no).await {
+                Ok(Some(evidence)) => format!(
+                    "the gateway reports it paid at {} but the statement has no row; \
+                     look in the adjacent day's statement before any reversal",
+                    evidence
+                        .paid_at
+                        .with_timezone(&crate::gateway::beijing::BEIJING)
+                ),
+                Ok(None) => "the gateway does not report it paid: REVERSE proposed".to_owned(),
+                Err(err) => format!("the gateway query was inconclusive ({err})"),
+            };
+            notes.push((index, Repair::Note(note)));
+        }
+        notes
     }
 
     pub async fn get_reconciliation_run(&self, run_id: i64) -> AppResult<RunView> {

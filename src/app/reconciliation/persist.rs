@@ -250,6 +250,10 @@ async fn apply_repairs(
     for (index, repair) in repairs {
         let evidence = match repair {
             Repair::Confirmed(evidence) | Repair::Unknown(evidence) => evidence,
+            Repair::Note(note) => {
+                outcomes.insert(*index, Outcome::Note(note.clone()));
+                continue;
+            }
         };
         let outcome = match settle(txn, channel, evidence, &app.settings).await? {
             SettleOutcome::Posted | SettleOutcome::AlreadyPosted => Outcome::Posted,
