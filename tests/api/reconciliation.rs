@@ -594,3 +594,18 @@ async fn a_payment_missing_from_the_statement_is_queried_and_never_reversed_auto
     assert!(item.note.contains("reports it paid"), "{}", item.note);
     assert_eq!(get(&mut app, &paid).await.status, "SUCCEEDED");
 }
+
+#[tokio::test]
+async fn a_day_without_trades_is_an_empty_statement_not_an_error() {
+    let (mut app, _statements) = app_paying_yesterday().await;
+    set_clocks(&app, chrono::Duration::zero());
+    for channel in ["ALIPAY", "WECHAT"] {
+        let done = run(&mut app, channel, &yesterday(), "").await.unwrap();
+        assert_eq!(
+            (done.gateway_count, done.ledger_count, done.status.as_str()),
+            (0, 0, "BALANCED"),
+            "{channel}"
+        );
+        assert_eq!(done.gateway_total, "0.00");
+    }
+}
