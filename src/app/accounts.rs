@@ -252,7 +252,7 @@ impl App {
             replaced_on,
             "ACTUAL",
             None,
-            volume,
+            Ok(volume),
         )
         .await?;
         let mut closing: meter::ActiveModel = old.into();

@@ -76,33 +76,17 @@ impl App {
         let client = match &self.gateways.alipay {
             Channel::Enabled(client) => client,
             Channel::Disabled(why) => {
-                record(
-                    &self.db,
-                    "ALIPAY",
-                    &raw,
-                    false,
-                    "CHANNEL_DISABLED",
-                    Some(why),
-                    None,
-                )
-                .await?;
-                return Ok(NotifyReply::Refuse(503, why.clone()));
+                return self
+                    .refuse(&raw, "ALIPAY", "CHANNEL_DISABLED", why, 503)
+                    .await;
             }
         };
         let notice = match verify_alipay(raw.body, &client.config().alipay_public_key) {
             Ok(notice) => notice,
             Err(err) => {
-                record(
-                    &self.db,
-                    "ALIPAY",
-                    &raw,
-                    false,
-                    "REJECTED",
-                    Some(&err.to_string()),
-                    None,
-                )
-                .await?;
-                return Ok(NotifyReply::Refuse(400, err.to_string()));
+                return self
+                    .refuse(&raw, "ALIPAY", "REJECTED", &err.to_string(), 400)
+                    .await;
             }
         };
         let config = client.config();
@@ -156,17 +140,9 @@ impl App {
         let client = match &self.gateways.wechat {
             Channel::Enabled(client) => client,
             Channel::Disabled(why) => {
-                record(
-                    &self.db,
-                    "WECHAT",
-                    &raw,
-                    false,
-                    "CHANNEL_DISABLED",
-                    Some(why),
-                    None,
-                )
-                .await?;
-                return Ok(NotifyReply::Refuse(503, why.clone()));
+                return self
+                    .refuse(&raw, "WECHAT", "CHANNEL_DISABLED", why, 503)
+                    .await;
             }
         };
         let config = client.config();
@@ -184,17 +160,9 @@ impl App {
         let notice = match verified {
             Ok(notice) => notice,
             Err(err) => {
-                record(
-                    &self.db,
-                    "WECHAT",
-                    &raw,
-                    false,
-                    "REJECTED",
-                    Some(&err.to_string()),
-                    None,
-                )
-                .await?;
-                return Ok(NotifyReply::Refuse(401, err.to_string()));
+                return self
+                    .refuse(&raw, "WECHAT", "REJECTED", &err.to_string(), 401)
+                    .await;
             }
         };
         let verified = Verified::Wechat {
@@ -206,6 +174,19 @@ impl App {
             .commit_notification(verified, OwnedRaw::from(&raw))
             .await?;
         Ok(NotifyReply::Ack(outcome))
+    }
+
+    /// Records a notification that is not accepted, and says how to answer the gateway.
+    async fn refuse(
+        &self,
+        raw: &RawNotification<'_>,
+        channel: &str,
+        outcome: &str,
+        why: &str,
+        status: u16,
+    ) -> AppResult<NotifyReply> {
+        record(&self.db, channel, raw, false, outcome, Some(why), None).await?;
+        Ok(NotifyReply::Refuse(status, why.to_owned()))
     }
 
     /// Applies a verified notification and records it raw, in the caller's transaction.

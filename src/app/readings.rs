@@ -86,23 +86,17 @@ impl App {
             digits,
             self.settings.rollover_max_m3,
         );
-        let saved = match &outcome {
-            Ok(volume) => {
-                insert_reading(
-                    &txn,
-                    &meter,
-                    new.index,
-                    read_on,
-                    source,
-                    reading_ref,
-                    *volume,
-                )
-                .await
-            }
-            Err(err) => {
-                insert_rejected(&txn, &meter, new.index, read_on, source, reading_ref, err).await
-            }
-        };
+        let stored = outcome.as_ref().map(|volume| *volume);
+        let saved = insert_reading(
+            &txn,
+            &meter,
+            new.index,
+            read_on,
+            source,
+            reading_ref,
+            stored,
+        )
+        .await;
         let saved = match saved {
             Ok(saved) => saved,
             Err(err) if err.is_unique_violation() => {
@@ -210,6 +204,8 @@ pub async fn last_accepted(
     Ok((index, on))
 }
 
+/// Stores a reading: ACCEPTED with its volume, or REJECTED (kept for review) with the reason.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_reading(
     db: &impl ConnectionTrait,
     meter: &meter::Model,
@@ -217,40 +213,21 @@ pub async fn insert_reading(
     read_on: NaiveDate,
     source: &str,
     reading_ref: Option<String>,
-    volume_m3: u64,
+    outcome: Result<u64, &ReadingError>,
 ) -> AppResult<reading::Model> {
-    let row = reading::ActiveModel {
-        meter_id: Set(meter.id),
-        index_value: Set(to_i64(index)?),
-        read_on: Set(read_on),
-        source: Set(source.to_owned()),
-        reading_ref: Set(reading_ref),
-        status: Set(ACCEPTED.to_owned()),
-        note: Set(None),
-        volume_m3: Set(to_i64(volume_m3)?),
-        ..Default::default()
+    let (status, note, volume_m3) = match outcome {
+        Ok(volume) => (ACCEPTED, None, volume),
+        Err(err) => (REJECTED, Some(err.to_string()), 0),
     };
-    Ok(row.insert(db).await?)
-}
-
-async fn insert_rejected(
-    db: &impl ConnectionTrait,
-    meter: &meter::Model,
-    index: u64,
-    read_on: NaiveDate,
-    source: &str,
-    reading_ref: Option<String>,
-    err: &ReadingError,
-) -> AppResult<reading::Model> {
     let row = reading::ActiveModel {
         meter_id: Set(meter.id),
         index_value: Set(to_i64(index)?),
         read_on: Set(read_on),
         source: Set(source.to_owned()),
         reading_ref: Set(reading_ref),
-        status: Set(REJECTED.to_owned()),
-        note: Set(Some(err.to_string())),
-        volume_m3: Set(0),
+        status: Set(status.to_owned()),
+        note: Set(note),
+        volume_m3: Set(to_i64(volume_m3)?),
         ..Default::default()
     };
     Ok(row.insert(db).await?)
