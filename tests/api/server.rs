@@ -89,3 +89,62 @@ async fn migrations_can_run_again_on_a_migrated_database() {
     water_billing::db::migrate(&db).await.unwrap();
     water_billing::db::migrate(&db).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_standalone_sandbox_writes_settings_that_enable_both_channels() {
+    use std::collections::HashMap;
+    use water_billing::app::gateways::{Gateways, run_standalone};
+    use water_billing::config::{AlipayArgs, SandboxArgs, WechatArgs};
+    let dir = tempfile::tempdir().unwrap();
+    let args = SandboxArgs {
+        keys_dir: dir.path().join("keys"),
+        notify_base: "http://127.0.0.1:9".into(),
+    };
+    let (sandbox, env_path) = run_standalone(&args).await.unwrap();
+    let env: HashMap<String, String> = std::fs::read_to_string(&env_path)
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            line.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    let get = |name: &str| env.get(name).cloned();
+    let alipay = AlipayArgs {
+        alipay_app_id: get("BILLING_ALIPAY_APP_ID"),
+        alipay_seller_id: get("BILLING_ALIPAY_SELLER_ID"),
+        alipay_app_private_key_file: get("BILLING_ALIPAY_APP_PRIVATE_KEY_FILE").map(Into::into),
+        alipay_public_key_file: get("BILLING_ALIPAY_PUBLIC_KEY_FILE").map(Into::into),
+        alipay_gateway_url: get("BILLING_ALIPAY_GATEWAY_URL").unwrap(),
+        alipay_notify_url: get("BILLING_ALIPAY_NOTIFY_URL"),
+    };
+    let wechat = WechatArgs {
+        wechat_mch_id: get("BILLING_WECHAT_MCH_ID"),
+        wechat_app_id: get("BILLING_WECHAT_APP_ID"),
+        wechat_mch_private_key_file: get("BILLING_WECHAT_MCH_PRIVATE_KEY_FILE").map(Into::into),
+        wechat_mch_serial_no: get("BILLING_WECHAT_MCH_SERIAL_NO"),
+        wechat_apiv3_key_file: get("BILLING_WECHAT_APIV3_KEY_FILE").map(Into::into),
+        wechat_public_key_file: get("BILLING_WECHAT_PUBLIC_KEY_FILE").map(Into::into),
+        wechat_public_key_id: get("BILLING_WECHAT_PUBLIC_KEY_ID"),
+        wechat_platform_cert_files: Vec::new(),
+        wechat_base_url: get("BILLING_WECHAT_BASE_URL").unwrap(),
+        wechat_notify_url: get("BILLING_WECHAT_NOTIFY_URL"),
+    };
+    let gateways = Gateways::from_config(&alipay, &wechat).unwrap();
+    let now = chrono::Utc::now();
+    let alipay = gateways.alipay.enabled().unwrap();
+    let qr = alipay
+        .precreate("WBSANDBOXTEST0001", 1234, "water", "30m", now)
+        .await
+        .unwrap();
+    assert!(!qr.is_empty());
+    let wechat = gateways.wechat.enabled().unwrap();
+    let expire =
+        (now + chrono::Duration::hours(1)).with_timezone(&water_billing::gateway::beijing::BEIJING);
+    let code_url = wechat
+        .native_prepay("WBSANDBOXTEST0002", "water", 1234, expire, now)
+        .await
+        .unwrap();
+    assert!(code_url.starts_with("weixin://"), "{code_url}");
+    drop(sandbox);
+}
