@@ -50,14 +50,31 @@ pub async fn reconcile(args: &ReconcileArgs) -> anyhow::Result<bool> {
         println!("report: {}", path.display());
         return Ok(closes.iter().all(|c| c.close.difference_fen == 0));
     }
-    let view = app
-        .run_reconciliation(&args.channel, &args.date, args.file.as_deref())
-        .await?;
-    let items = app.list_discrepancies(view.run.id, "", "").await?;
-    print_summary(&view, args.file.as_deref());
-    let path = write_report(&args.report_dir, &view, args.file.as_deref(), &items)?;
-    println!("report: {}", path.display());
+    let (view, _) = run_and_report(
+        &app,
+        &args.channel,
+        &args.date,
+        args.file.as_deref(),
+        &args.report_dir,
+    )
+    .await?;
     Ok(view.open_count == 0)
+}
+
+/// Runs one channel's day, prints the summary table and writes the CSV report.
+pub async fn run_and_report(
+    app: &App,
+    channel: &str,
+    date: &str,
+    file: Option<&Path>,
+    report_dir: &Path,
+) -> anyhow::Result<(RunView, Vec<discrepancy::Model>)> {
+    let view = app.run_reconciliation(channel, date, file).await?;
+    let items = app.list_discrepancies(view.run.id, "", "").await?;
+    print_summary(&view, file);
+    let path = write_report(report_dir, &view, file, &items)?;
+    println!("report: {}", path.display());
+    Ok((view, items))
 }
 
 fn summary_rows(view: &RunView, file: Option<&Path>) -> Vec<(&'static str, String)> {
@@ -172,7 +189,7 @@ fn write_report(
     Ok(path)
 }
 
-fn write_counter_report(
+pub fn write_counter_report(
     dir: &Path,
     date: &str,
     closes: &[CashierClose],

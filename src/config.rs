@@ -32,6 +32,9 @@ pub enum Command {
     /// counter, list the cashiers' closes), print a summary and write a CSV report. Exits 0
     /// when nothing is left open.
     Reconcile(Box<ReconcileArgs>),
+    /// A small city end to end in a temporary database with the sandbox gateways: billing,
+    /// payments with injected faults, reconciliation of both channels and the counter.
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, Clone, Args)]

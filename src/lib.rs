@@ -14,6 +14,7 @@
 //! - `http`: the axum listener (health; webhooks later).
 //! - `sandbox`: loopback Alipay and WeChat Pay simulators speaking the real protocols (their own
 //!   keys, customer payments, notifications with injectable faults, statements).
+//! - `demo`: `water-billing demo`, a small city end to end with the sandbox gateways.
 //! - `bench`: the `water-billing bench` command measuring the hot paths.
 //! - `cli`: the `water-billing reconcile` command: summary table and CSV report.
 
@@ -22,6 +23,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod gateway;
 pub mod grpc;

@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
             water_billing::startup::shutdown_signal().await;
             Ok(())
         }
+        Command::Demo(args) => water_billing::demo::run(args).await,
         Command::Reconcile(args) => {
             if !water_billing::cli::reconcile(&args).await? {
                 // Exceptions remain open: scripts and schedulers see a failure.

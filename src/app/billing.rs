@@ -115,6 +115,15 @@ impl App {
         })
     }
 
+    /// How many issued bills were estimates (估抄).
+    pub async fn count_estimated_bills(&self) -> AppResult<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(bill::Entity::find()
+            .filter(bill::Column::Estimated.eq(true))
+            .count(&self.db)
+            .await?)
+    }
+
     pub async fn get_bill(&self, bill_no: &str) -> AppResult<BillView> {
         let bill = bill::Entity::find()
             .filter(bill::Column::BillNo.eq(bill_no))

@@ -148,3 +148,27 @@ async fn the_standalone_sandbox_writes_settings_that_enable_both_channels() {
     assert!(code_url.starts_with("weixin://"), "{code_url}");
     drop(sandbox);
 }
+
+#[tokio::test]
+async fn the_demo_runs_end_to_end_and_writes_its_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = water_billing::demo::DemoArgs {
+        accounts: 8,
+        report_dir: Some(dir.path().to_owned()),
+    };
+    water_billing::demo::run(args).await.unwrap();
+    let reports: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for prefix in [
+        "reconciliation-alipay-",
+        "reconciliation-wechat-",
+        "reconciliation-counter-",
+    ] {
+        assert!(
+            reports.iter().any(|name| name.starts_with(prefix)),
+            "{prefix} missing from {reports:?}"
+        );
+    }
+}
