@@ -88,7 +88,10 @@ async fn run(app: App, queue: SharedQueue) {
     }
 }
 
-async fn commit_batch(app: &App, jobs: Vec<Job>) {
+async fn commit_batch(app: &App, mut jobs: Vec<Job>) {
+    // Every batch takes its row locks in merchant-number order, so two committers working on
+    // overlapping orders wait for each other instead of deadlocking.
+    jobs.sort_by(|a, b| a.verified.out_trade_no().cmp(b.verified.out_trade_no()));
     let txn = match crate::db::begin_write(&app.db).await {
         Ok(txn) => txn,
         Err(err) => {

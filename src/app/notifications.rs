@@ -48,6 +48,19 @@ pub enum Verified {
     },
 }
 
+impl Verified {
+    /// Our merchant order number the notification is about.
+    pub fn out_trade_no(&self) -> &str {
+        match self {
+            Self::Alipay { notice, .. } => &notice.out_trade_no,
+            Self::Wechat { notice, .. } => match &notice.resource {
+                NotificationResource::Transaction(tx) => &tx.out_trade_no,
+                NotificationResource::Refund(refund) => &refund.out_trade_no,
+            },
+        }
+    }
+}
+
 /// A received notification, owned (it travels to the committer task).
 #[derive(Debug, Clone)]
 pub struct OwnedRaw {
