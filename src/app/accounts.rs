@@ -100,11 +100,9 @@ impl App {
             ..Default::default()
         };
         row.insert(&self.db).await.map_err(|err| {
-            if super::error::is_unique_violation(&err) {
+            crate::app::error::unique_or(err, || {
                 AppError::AlreadyExists(format!("account {account_no} already exists"))
-            } else {
-                err.into()
-            }
+            })
         })
     }
 
@@ -321,11 +319,9 @@ async fn insert_meter(
     meter_no: &str,
 ) -> AppResult<meter::Model> {
     row.insert(db).await.map_err(|err| {
-        if super::error::is_unique_violation(&err) {
+        crate::app::error::unique_or(err, || {
             AppError::AlreadyExists(format!("meter {meter_no} already exists"))
-        } else {
-            err.into()
-        }
+        })
     })
 }
 

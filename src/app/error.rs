@@ -49,6 +49,16 @@ impl From<DbErr> for AppError {
     }
 }
 
+/// A unique-key violation becomes the typed outcome `duplicate` builds (the caller knows which
+/// key it was); any other database error stays a database error.
+pub fn unique_or(err: DbErr, duplicate: impl FnOnce() -> AppError) -> AppError {
+    if is_unique_violation(&err) {
+        duplicate()
+    } else {
+        AppError::Database(err)
+    }
+}
+
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }

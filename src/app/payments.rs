@@ -408,13 +408,11 @@ impl App {
         .insert(&txn)
         .await
         .map_err(|err| {
-            if super::error::is_unique_violation(&err) {
+            crate::app::error::unique_or(err, || {
                 AppError::Conflict(format!(
                     "receipt {receipt_no} was recorded concurrently; retry"
                 ))
-            } else {
-                err.into()
-            }
+            })
         })?;
         post_to_account(
             &txn,

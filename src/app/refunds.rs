@@ -151,13 +151,11 @@ impl App {
         .insert(&txn)
         .await
         .map_err(|err| {
-            if super::error::is_unique_violation(&err) {
+            crate::app::error::unique_or(err, || {
                 AppError::Conflict(format!(
                     "refund {refund_no} was requested concurrently; retry"
                 ))
-            } else {
-                err.into()
-            }
+            })
         })?;
         txn.commit().await?;
         Ok(row)

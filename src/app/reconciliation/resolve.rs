@@ -220,11 +220,9 @@ impl App {
         .insert(&txn)
         .await
         .map_err(|err| {
-            if crate::app::error::is_unique_violation(&err) {
+            crate::app::error::unique_or(err, || {
                 AppError::AlreadyExists(format!("cashier {cashier_id} already closed {date}"))
-            } else {
-                err.into()
-            }
+            })
         })?;
         txn.commit().await?;
         Ok(CashierClose { close })
