@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_billing_core;
 mod m20261129_000002_payments;
 mod m20261129_000003_reconciliation;
+mod m20261202_000004_statement_rows;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_billing_core::Migration),
             Box::new(m20261129_000002_payments::Migration),
             Box::new(m20261129_000003_reconciliation::Migration),
+            Box::new(m20261202_000004_statement_rows::Migration),
         ]
     }
 }

@@ -599,8 +599,10 @@ async fn a_payment_missing_from_the_statement_is_queried_and_never_reversed_auto
 async fn a_day_without_trades_is_an_empty_statement_not_an_error() {
     let (mut app, _statements) = app_paying_yesterday().await;
     set_clocks(&app, chrono::Duration::zero());
+    // Two days back: Alipay's "no bill" for yesterday means "not ready" until 10:00 Beijing.
+    let quiet_day = (today() - chrono::Days::new(2)).to_string();
     for channel in ["ALIPAY", "WECHAT"] {
-        let done = run(&mut app, channel, &yesterday(), "").await.unwrap();
+        let done = run(&mut app, channel, &quiet_day, "").await.unwrap();
         assert_eq!(
             (done.gateway_count, done.ledger_count, done.status.as_str()),
             (0, 0, "BALANCED"),
@@ -608,4 +610,76 @@ async fn a_day_without_trades_is_an_empty_statement_not_an_error() {
         );
         assert_eq!(done.gateway_total, "0.00");
     }
+}
+
+/// Moves the simulators' clocks so the next payment lands at `hh:mm` Beijing time yesterday.
+fn pay_yesterday_at(app: &TestApp, hour: u32, minute: u32) {
+    let local = (today() - chrono::Days::new(1))
+        .and_hms_opt(hour, minute, 0)
+        .unwrap();
+    let at = water_billing::app::payments::beijing_to_utc(local).unwrap();
+    set_clocks(app, at - chrono::Utc::now());
+}
+
+#[tokio::test]
+async fn items_held_near_midnight_are_settled_by_the_next_days_statement() {
+    use water_billing::app::gateways::{SANDBOX_WECHAT_APP_ID, SANDBOX_WECHAT_MCH_ID};
+    use water_billing::sandbox::wechat::bill::BillDay;
+    let (mut app, dir) = app_paying_yesterday().await;
+    pay_yesterday_at(&app, 23, 57);
+    let late = pay(&mut app, "WECHAT", "3.00", "k-1", false).await;
+    pay_yesterday_at(&app, 23, 58);
+    let missing = pay(&mut app, "WECHAT", "4.00", "k-2", false).await;
+    set_clocks(&app, chrono::Duration::zero());
+    let trades = app.sandbox.as_ref().unwrap().wechat.trades();
+    let late_trade: Vec<_> = trades.iter().filter(|t| t.out_trade_no == late).collect();
+    let bill = |payments| {
+        BillDay {
+            app_id: SANDBOX_WECHAT_APP_ID,
+            mch_id: SANDBOX_WECHAT_MCH_ID,
+            payments,
+            refunds: &[],
+        }
+        .text()
+    };
+    // The gateway dated both payments today: yesterday's statement has neither, today's
+    // has the first only.
+    std::fs::write(dir.path().join("yesterday.csv"), bill(&[])).unwrap();
+    std::fs::write(dir.path().join("today.csv"), bill(&late_trade)).unwrap();
+
+    let first = run(&mut app, "WECHAT", &yesterday(), "yesterday.csv")
+        .await
+        .unwrap();
+    assert_eq!((first.ledger_only_count, first.open_count), (2, 2));
+    let held = discrepancies(&mut app, first.run_id).await;
+    assert!(held.iter().all(|d| d.state == "HELD"), "{held:?}");
+
+    let next = run(&mut app, "WECHAT", &today().to_string(), "today.csv")
+        .await
+        .unwrap();
+    // Today's row is our payment of yesterday: explained, not money we lack.
+    assert_eq!((next.gateway_only_count, next.open_count), (1, 0));
+    let settled = discrepancies(&mut app, first.run_id).await;
+    let state = |number: &str| {
+        let item = settled.iter().find(|d| d.out_trade_no == number).unwrap();
+        (item.state.clone(), item.note.clone(), item.discrepancy_id)
+    };
+    let (found, note, found_id) = state(&late);
+    assert_eq!(found, "AUTO_RESOLVED");
+    assert!(note.contains(&today().to_string()), "{note}");
+    let (open, note, _) = state(&missing);
+    assert_eq!(open, "OPEN");
+    assert!(note.contains("not on the"), "{note}");
+    let audit = format!("discrepancy_id = {found_id} AND operator = 'reconciliation'");
+    assert_eq!(app.count("discrepancy_actions", &audit).await, 1);
+    let again = app
+        .reconciliation
+        .get_reconciliation_run(pb::GetReconciliationRunRequest {
+            run_id: first.run_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.open_count, 1);
+    assert_eq!(app.count("statement_rows", "1 = 1").await, 1);
 }

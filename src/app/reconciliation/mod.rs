@@ -11,6 +11,7 @@
 //! once: PostgreSQL takes an advisory transaction lock on the pair, SQLite's `BEGIN
 //! IMMEDIATE` already admits one writer.
 
+mod adjacent;
 mod ledger;
 mod persist;
 mod resolve;
@@ -109,20 +110,22 @@ impl App {
         }
         let ledger = ledger::load(&self.db, channel, date).await?;
         let adjacent = ledger::adjacent_payments(&self.db, channel, date).await?;
+        let adjacent_rows = adjacent::neighbour_rows(&self.db, channel, date).await?;
         let rows: Vec<_> = statement.rows.iter().map(ledger::gateway_row).collect();
         let input = ReconcileInput {
             payments: &ledger.payments,
             refunds: &ledger.refunds,
             statement: &rows,
             neighbours: Neighbours {
-                statement_rows: &[],
+                statement_rows: &adjacent_rows,
                 payments: &adjacent,
             },
         };
         let result = reconcile(&input, &MatchOptions::new(date));
         let mut repairs = self.repairs(channel, &result.discrepancies).await?;
         repairs.extend(self.ledger_only_notes(channel, &result.discrepancies).await);
-        let run = persist::record(self, channel, date, &statement, &result, &repairs).await?;
+        let run =
+            persist::record(self, channel, date, (&statement, &rows), &result, &repairs).await?;
         self.run_view(run).await
     }
 

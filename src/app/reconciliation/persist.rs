@@ -1,6 +1,7 @@
 //! Recording a run: under the channel/date lock, re-check the statement hash, apply the
-//! repairs through `settle`, and insert the run and its discrepancies, carrying finance's
-//! resolutions over from the previous version.
+//! repairs through `settle`, and insert the run, its discrepancies (carrying finance's
+//! resolutions over from the previous version) and its statement rows, then settle what the
+//! adjacent dates held near midnight; all in one transaction.
 
 use std::collections::HashMap;
 
@@ -16,7 +17,7 @@ use crate::app::payments::beijing_to_utc;
 use crate::app::settlement::{PaymentChannel, SettleOutcome, settle};
 use crate::app::{App, AppResult};
 use crate::db::entity::{discrepancy, discrepancy_action, reconciliation_run};
-use crate::domain::reconcile::{ClassTotal, Discrepancy, Movement, ReconcileResult};
+use crate::domain::reconcile::{ClassTotal, Discrepancy, GatewayRow, Movement, ReconcileResult};
 use crate::gateway::statement::Statement;
 
 pub async fn find_run(
@@ -135,7 +136,7 @@ pub async fn record(
     app: &App,
     channel: PaymentChannel,
     date: NaiveDate,
-    statement: &Statement,
+    (statement, rows): (&Statement, &[GatewayRow]),
     result: &ReconcileResult,
     repairs: &[(usize, Repair)],
 ) -> AppResult<reconciliation_run::Model> {
@@ -185,6 +186,8 @@ pub async fn record(
             copy_audit_trail(&txn, earlier.id, inserted.id).await?;
         }
     }
+    super::adjacent::store_rows(&txn, run.id, statement).await?;
+    super::adjacent::settle_held(&txn, channel, date, rows, now).await?;
     txn.commit().await?;
     Ok(run)
 }

@@ -19,5 +19,6 @@ pub mod payment_allocation;
 pub mod reading;
 pub mod reconciliation_run;
 pub mod refund;
+pub mod statement_row;
 pub mod suspense_item;
 pub mod tariff_version;

@@ -27,12 +27,14 @@
 //! payments ([`Neighbours`]) and the counterpart is there with the same amount, the item is
 //! AUTO_RESOLVED with a [`CrossDay`] note. The class stays, so the day's totals still tie.
 
+mod held;
 mod matcher;
 mod totals;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 
+pub use held::{HeldItem, HeldVerdict, recheck_held};
 pub use matcher::reconcile;
 
 /// Default window around midnight in which a ledger-only item waits for the adjacent day.
