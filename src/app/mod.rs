@@ -14,6 +14,7 @@ pub mod payments;
 pub mod readings;
 pub mod reconciliation;
 pub mod refunds;
+pub mod reversal;
 pub mod settlement;
 pub mod tariffs;
 pub mod validate;

@@ -16,6 +16,7 @@ use super::rating::{BillLine, LineKind};
 pub const BILL_ISSUED: &str = "BILL_ISSUED";
 pub const PREPAYMENT_APPLIED: &str = "PREPAYMENT_APPLIED";
 pub const PAYMENT_RECEIVED: &str = "PAYMENT_RECEIVED";
+pub const PAYMENT_REVERSED: &str = "PAYMENT_REVERSED";
 
 /// The accounts money moves between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -197,6 +198,24 @@ pub fn payment_received(channel_ledger: Ledger, allocation: &Allocation) -> Jour
     )
 }
 
+/// The exact opposite of `entry` under another kind: every debit becomes a credit of the same
+/// ledger and amount, so the two entries together leave every ledger where it was. Used to
+/// undo a posting (a payment the gateway never took) without editing the journal.
+pub fn reversal(kind: &'static str, entry: &JournalEntry) -> JournalEntry {
+    JournalEntry {
+        kind,
+        postings: entry
+            .postings
+            .iter()
+            .map(|p| Posting {
+                ledger: p.ledger,
+                debit: p.credit,
+                credit: p.debit,
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -355,6 +374,13 @@ mod tests {
             prop_assert!(entry.is_balanced());
             prop_assert_eq!(entry.total_debits(), Money::from_fen(paid_fen));
             prop_assert!(entry.postings.iter().all(|p| p.debit.is_zero() != p.credit.is_zero()));
+            let undone = reversal(PAYMENT_REVERSED, &entry);
+            prop_assert!(undone.is_balanced());
+            for ledger in Ledger::ALL {
+                let net = |e: &JournalEntry| e.postings.iter().filter(|p| p.ledger == ledger)
+                    .map(|p| p.debit - p.credit).sum::<Money>();
+                prop_assert_eq!(net(&entry) + net(&undone), Money::ZERO);
+            }
         }
     }
 }

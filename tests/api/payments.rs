@@ -333,7 +333,7 @@ async fn a_notification_with_a_bad_signature_is_refused_and_the_payment_is_recov
 }
 
 /// Posts a hand-made Alipay notification signed with `key`.
-async fn post_alipay(app: &TestApp, params: &Params, key: &PrivateKey) -> (u16, String) {
+pub(crate) async fn post_alipay(app: &TestApp, params: &Params, key: &PrivateKey) -> (u16, String) {
     let mut params = params.clone();
     let sign = key
         .sign_base64(notification_sign_content(&params).as_bytes())
@@ -350,7 +350,7 @@ async fn post_alipay(app: &TestApp, params: &Params, key: &PrivateKey) -> (u16, 
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-fn alipay_params(out_trade_no: &str, amount: &str) -> Params {
+pub(crate) fn alipay_params(out_trade_no: &str, amount: &str) -> Params {
     let mut params = Params::new();
     for (k, v) in [
         ("notify_id", "2025010100222100021000000000000001"),

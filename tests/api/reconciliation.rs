@@ -592,6 +592,9 @@ async fn a_payment_missing_from_the_statement_is_queried_and_never_reversed_auto
         ("LEDGER_ONLY", "OPEN", paid.as_str())
     );
     assert!(item.note.contains("reports it paid"), "{}", item.note);
+    // Finance cannot reverse money the gateway says it took.
+    let refused = resolve(&mut app, item.discrepancy_id, "REVERSE").await;
+    assert_eq!(refused.unwrap_err().code(), Code::FailedPrecondition);
     assert_eq!(get(&mut app, &paid).await.status, "SUCCEEDED");
 }
 
@@ -682,4 +685,149 @@ async fn items_held_near_midnight_are_settled_by_the_next_days_statement() {
         .into_inner();
     assert_eq!(again.open_count, 1);
     assert_eq!(app.count("statement_rows", "1 = 1").await, 1);
+}
+
+async fn resolve(
+    app: &mut TestApp,
+    discrepancy_id: i64,
+    action: &str,
+) -> Result<pb::Discrepancy, tonic::Status> {
+    app.reconciliation
+        .resolve_discrepancy(pb::ResolveDiscrepancyRequest {
+            discrepancy_id,
+            action: action.into(),
+            note: "checked with the gateway".into(),
+            operator: "finance-1".into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn amount_due(app: &mut TestApp) -> String {
+    app.accounts
+        .get_account(pb::GetAccountRequest {
+            account_no: "A-1".into(),
+            as_of: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .amount_due
+}
+
+#[tokio::test]
+async fn finance_reverses_a_posted_payment_the_gateway_never_took() {
+    use water_billing::gateway::keys::PrivateKey;
+    use water_billing::sandbox::alipay::bill::{BillDay, gbk};
+    let (mut app, dir) = app_paying_yesterday().await;
+    set_clocks(&app, chrono::Duration::zero());
+    let owed = amount_due(&mut app).await;
+    let order = app
+        .payments
+        .create_payment(pb::CreatePaymentRequest {
+            account_no: "A-1".into(),
+            channel: "ALIPAY".into(),
+            amount: "50.00".into(),
+            idempotency_key: "k-forged".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // A validly signed notification for a trade the gateway never completed (a leaked key,
+    // a gateway bug): we post it, the statement does not have it.
+    let mut params = crate::payments::alipay_params(&order.out_trade_no, "50.00");
+    let paid_at = (today() - chrono::Days::new(1))
+        .and_hms_opt(15, 0, 0)
+        .unwrap();
+    params.insert("gmt_payment".into(), paid_at.to_string());
+    let key = PrivateKey::parse(&fixture("gateway_pkcs8.pem")).unwrap();
+    assert_eq!(
+        crate::payments::post_alipay(&app, &params, &key).await.0,
+        200
+    );
+    assert_eq!(get(&mut app, &order.out_trade_no).await.status, "SUCCEEDED");
+    assert_ne!(amount_due(&mut app).await, owed);
+    let bill = BillDay {
+        seller_id: water_billing::app::gateways::SANDBOX_ALIPAY_SELLER_ID,
+        day: today() - chrono::Days::new(1),
+        payments: &[],
+        refunds: &[],
+        exported_at: chrono::Utc::now(),
+    };
+    std::fs::write(dir.path().join("empty.csv"), gbk(&bill.detail_csv())).unwrap();
+
+    let done = run(&mut app, "ALIPAY", &yesterday(), "empty.csv")
+        .await
+        .unwrap();
+    let item = discrepancies(&mut app, done.run_id).await.remove(0);
+    assert_eq!(
+        (item.class.as_str(), item.state.as_str()),
+        ("LEDGER_ONLY", "OPEN")
+    );
+    assert!(item.note.contains("REVERSE proposed"), "{}", item.note);
+    let refused = resolve(&mut app, item.discrepancy_id, "REFUND").await;
+    assert_eq!(refused.unwrap_err().code(), Code::FailedPrecondition);
+
+    let reversed = resolve(&mut app, item.discrepancy_id, "REVERSE")
+        .await
+        .unwrap();
+    assert_eq!(
+        (reversed.state.as_str(), reversed.action.as_str()),
+        ("RESOLVED", "REVERSE")
+    );
+    assert!(
+        reversed.note.contains("payment reversed"),
+        "{}",
+        reversed.note
+    );
+    assert_eq!(get(&mut app, &order.out_trade_no).await.status, "REVERSED");
+    assert_eq!(amount_due(&mut app).await, owed);
+    assert_eq!(
+        app.count("journal_entries", "kind = 'PAYMENT_REVERSED'")
+            .await,
+        1
+    );
+    let (debits, credits) = app.journal_totals().await;
+    assert_eq!(debits, credits);
+    let again = resolve(&mut app, item.discrepancy_id, "REVERSE").await;
+    assert_eq!(again.unwrap_err().code(), Code::FailedPrecondition);
+    assert_eq!(
+        app.count("journal_entries", "kind = 'PAYMENT_REVERSED'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn finance_refunds_a_duplicate_payment_once() {
+    let (mut app, _statements) = app_paying_yesterday().await;
+    let first = pay(&mut app, "WECHAT", "", "k-1", false).await;
+    let amount = get(&mut app, &first).await.amount;
+    let second = pay(&mut app, "WECHAT", &amount, "k-2", false).await;
+    set_clocks(&app, chrono::Duration::zero());
+    let done = run(&mut app, "WECHAT", &yesterday(), "").await.unwrap();
+    assert_eq!((done.duplicate_count, done.open_count), (1, 1));
+    let item = discrepancies(&mut app, done.run_id).await.remove(0);
+    assert_eq!(
+        (item.class.as_str(), item.out_trade_no.as_str()),
+        ("DUPLICATE", second.as_str())
+    );
+    let refused = resolve(&mut app, item.discrepancy_id, "REVERSE").await;
+    assert_eq!(refused.unwrap_err().code(), Code::FailedPrecondition);
+
+    let refunded = resolve(&mut app, item.discrepancy_id, "REFUND")
+        .await
+        .unwrap();
+    assert_eq!(refunded.state, "RESOLVED");
+    let refund_no = format!("RC-{}", item.discrepancy_id);
+    assert!(refunded.note.contains(&refund_no), "{}", refunded.note);
+    assert_eq!(
+        app.count("refunds", &format!("refund_no = '{refund_no}'"))
+            .await,
+        1
+    );
+    let again = resolve(&mut app, item.discrepancy_id, "REFUND").await;
+    assert_eq!(again.unwrap_err().code(), Code::FailedPrecondition);
+    assert_eq!(app.count("refunds", "1 = 1").await, 1);
+    assert_eq!(get(&mut app, &first).await.status, "SUCCEEDED");
 }

@@ -3,13 +3,13 @@
 //! which records over (长款) or short (短款) cash without touching any customer account.
 
 use chrono::NaiveDate;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use super::{AUTO_RESOLVED, RESOLVED};
+use super::{AUTO_RESOLVED, HELD, OPEN, RESOLVED};
+use crate::app::reversal::reverse_payment;
 use crate::app::settlement::{
-    PARTIALLY_REFUNDED, PaymentChannel, REFUNDED, SUCCEEDED, SettleOutcome, settle,
+    PARTIALLY_REFUNDED, PaidEvidence, PaymentChannel, REFUNDED, SUCCEEDED, SettleOutcome, settle,
 };
 use crate::app::{App, AppError, AppResult, validate};
 use crate::db::entity::{
@@ -20,9 +20,10 @@ use crate::domain::money::Money;
 /// Bound on an operator's note.
 const NOTE_CHARS_MAX: usize = 2_000;
 
-/// What finance can do about a discrepancy. Only POST changes money, and only for a
-/// GATEWAY_ONLY payment the gateway confirms; the others record the decision for the
-/// people who carry it out (a reversal is never automatic).
+/// What finance can do about a discrepancy. POST posts a GATEWAY_ONLY payment the gateway
+/// confirms; REVERSE undoes a LEDGER_ONLY payment the gateway says it never took; REFUND
+/// gives a DUPLICATE payment back through its gateway; WRITE_OFF and EXPLAIN record the
+/// decision. Nothing is reversed or refunded unless finance asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Post,
@@ -56,6 +57,15 @@ impl Action {
             Self::Explain => "EXPLAIN",
         }
     }
+}
+
+/// What a resolution does besides being recorded.
+enum Effect {
+    Post(PaymentChannel, PaidEvidence),
+    Reverse,
+    /// The refund was requested; the summary goes into the note.
+    Refunded(String),
+    Record,
 }
 
 /// A recorded close and what it found.
@@ -94,42 +104,147 @@ impl App {
                 item.state
             )));
         }
-        let evidence = match action {
-            Action::Post => Some(self.post_evidence(&item).await?),
-            _ => None,
-        };
+        let (effect, mut note) = self.prepare_effect(&item, action, note).await?;
         let txn = crate::db::begin_write(&self.db).await?;
-        if let Some((channel, evidence)) = evidence {
-            match settle(&txn, channel, &evidence, &self.settings).await? {
-                SettleOutcome::Posted | SettleOutcome::AlreadyPosted => {}
-                other => {
-                    return Err(AppError::FailedPrecondition(format!(
-                        "cannot post {}: {other:?}",
-                        item.out_trade_no
-                    )));
+        match effect {
+            Effect::Post(channel, evidence) => {
+                match settle(&txn, channel, &evidence, &self.settings).await? {
+                    SettleOutcome::Posted | SettleOutcome::AlreadyPosted => {}
+                    other => {
+                        return Err(AppError::FailedPrecondition(format!(
+                            "cannot post {}: {other:?}",
+                            item.out_trade_no
+                        )));
+                    }
                 }
             }
+            Effect::Reverse => {
+                reverse_payment(&txn, &item.out_trade_no, self.today()).await?;
+                note = with_outcome(&note, "payment reversed");
+            }
+            Effect::Refunded(summary) => note = with_outcome(&note, &summary),
+            Effect::Record => {}
         }
         let now = self.now();
+        // Conditional on the item still being open: of two concurrent resolutions one wins,
+        // the other rolls back whatever its effect wrote.
+        let claimed = discrepancy::Entity::update_many()
+            .col_expr(discrepancy::Column::State, Expr::value(RESOLVED))
+            .col_expr(discrepancy::Column::Action, Expr::value(action.as_str()))
+            .col_expr(discrepancy::Column::Operator, Expr::value(operator.clone()))
+            .col_expr(discrepancy::Column::Note, Expr::value(note.clone()))
+            .col_expr(discrepancy::Column::ResolvedAt, Expr::value(now))
+            .filter(discrepancy::Column::Id.eq(item.id))
+            .filter(discrepancy::Column::State.is_in([OPEN, HELD]))
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            return Err(AppError::FailedPrecondition(format!(
+                "discrepancy {discrepancy_id} was resolved meanwhile"
+            )));
+        }
         discrepancy_action::ActiveModel {
             discrepancy_id: Set(item.id),
             action: Set(action.as_str().to_owned()),
-            operator: Set(operator.clone()),
-            note: Set(note.clone()),
+            operator: Set(operator),
+            note: Set(note),
             created_at: Set(now),
             ..Default::default()
         }
         .insert(&txn)
         .await?;
-        let mut row = item.into_active_model();
-        row.state = Set(RESOLVED.to_owned());
-        row.action = Set(Some(action.as_str().to_owned()));
-        row.operator = Set(Some(operator));
-        row.note = Set(Some(note));
-        row.resolved_at = Set(Some(now));
-        let updated = row.update(&txn).await?;
+        let updated = find_discrepancy_in(&txn, item.id).await?;
         txn.commit().await?;
         Ok(updated)
+    }
+
+    /// Checks what `action` needs and does what must happen outside the transaction (gateway
+    /// queries, the refund request, which is idempotent on its refund number).
+    async fn prepare_effect(
+        &self,
+        item: &discrepancy::Model,
+        action: Action,
+        note: String,
+    ) -> AppResult<(Effect, String)> {
+        let effect = match action {
+            Action::Post => {
+                let (channel, evidence) = self.post_evidence(item).await?;
+                Effect::Post(channel, evidence)
+            }
+            Action::Reverse => {
+                self.check_reversible(item).await?;
+                Effect::Reverse
+            }
+            Action::Refund => self.refund_effect(item, &note).await?,
+            Action::WriteOff | Action::Explain => Effect::Record,
+        };
+        Ok((effect, note))
+    }
+
+    /// REVERSE needs a LEDGER_ONLY payment that the gateway, asked now, says is not paid.
+    async fn check_reversible(&self, item: &discrepancy::Model) -> AppResult<()> {
+        if item.class != "LEDGER_ONLY" || item.movement != "PAYMENT" {
+            return Err(AppError::FailedPrecondition(format!(
+                "REVERSE applies to a LEDGER_ONLY payment; discrepancy {} is a {} {}",
+                item.id, item.class, item.movement
+            )));
+        }
+        let channel = self.run_channel(item).await?;
+        match self.query_paid(channel, &item.out_trade_no).await {
+            Ok(None) => Ok(()),
+            Ok(Some(evidence)) => Err(AppError::FailedPrecondition(format!(
+                "the gateway reports {} paid at {}: it is money we hold, EXPLAIN it instead",
+                item.out_trade_no, evidence.paid_at
+            ))),
+            Err(err) => Err(AppError::Unavailable(format!(
+                "the gateway did not answer ({err}); a reversal needs its word, retry"
+            ))),
+        }
+    }
+
+    /// REFUND gives a DUPLICATE payment back through its gateway (from the account's
+    /// prepayment, where the second payment landed); the refund number is derived from the
+    /// discrepancy, so a retry finds the same refund instead of refunding twice. Money that
+    /// reached the gateway without an order of ours (GATEWAY_ONLY, AMOUNT_MISMATCH) can only be
+    /// refunded by hand in the merchant portal: the decision is recorded. A LEDGER_ONLY item
+    /// has no money at the gateway to give back.
+    async fn refund_effect(&self, item: &discrepancy::Model, note: &str) -> AppResult<Effect> {
+        match (item.class.as_str(), item.movement.as_str()) {
+            ("DUPLICATE", "PAYMENT") => {}
+            ("LEDGER_ONLY", _) => {
+                return Err(AppError::FailedPrecondition(format!(
+                    "discrepancy {} is LEDGER_ONLY: the gateway holds no money to refund",
+                    item.id
+                )));
+            }
+            _ => {
+                return Ok(Effect::Refunded(
+                    "to be refunded by hand in the gateway's merchant portal".to_owned(),
+                ));
+            }
+        }
+        let amount = Money::from_fen(item.ledger_fen.unwrap_or_default()).to_string();
+        let reason = if note.is_empty() {
+            "duplicate payment"
+        } else {
+            note
+        };
+        let refund_no = format!("RC-{}", item.id);
+        let view = self
+            .refund_payment(&item.out_trade_no, &amount, reason, &refund_no)
+            .await?;
+        Ok(Effect::Refunded(format!(
+            "refund {refund_no} of {amount}: {}",
+            view.refund.status
+        )))
+    }
+
+    async fn run_channel(&self, item: &discrepancy::Model) -> AppResult<PaymentChannel> {
+        let run = reconciliation_run::Entity::find_by_id(item.run_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("run {} not found", item.run_id)))?;
+        PaymentChannel::parse(&run.channel)
     }
 
     /// POST needs a GATEWAY_ONLY payment of a known order that the gateway confirms now.
@@ -143,11 +258,7 @@ impl App {
                 item.id, item.class, item.movement
             )));
         }
-        let run = reconciliation_run::Entity::find_by_id(item.run_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("run {} not found", item.run_id)))?;
-        let channel = PaymentChannel::parse(&run.channel)?;
+        let channel = self.run_channel(item).await?;
         let known = payment::Entity::find()
             .filter(payment::Column::OutTradeNo.eq(&item.out_trade_no))
             .filter(payment::Column::Channel.eq(channel.as_str()))
@@ -244,9 +355,25 @@ impl App {
     }
 }
 
+/// The operator's note followed by what the service did, in brackets.
+fn with_outcome(note: &str, outcome: &str) -> String {
+    if note.is_empty() {
+        format!("[{outcome}]")
+    } else {
+        format!("{note} [{outcome}]")
+    }
+}
+
 async fn find_discrepancy(app: &App, id: i64) -> AppResult<discrepancy::Model> {
+    find_discrepancy_in(&app.db, id).await
+}
+
+async fn find_discrepancy_in(
+    db: &impl sea_orm::ConnectionTrait,
+    id: i64,
+) -> AppResult<discrepancy::Model> {
     discrepancy::Entity::find_by_id(id)
-        .one(&app.db)
+        .one(db)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("discrepancy {id} not found")))
 }

@@ -1,0 +1,135 @@
+//! Reversing a posted payment the gateway never took (finance's REVERSE of a LEDGER_ONLY
+//! item, domain rules section 6). Never automatic: the caller has already asked the gateway
+//! and been told the order is not paid.
+//!
+//! The journal is append-only, so a reversal adds: the opposite of the payment's journal
+//! entry under the unique key `PAYMENT_REVERSED:<order>` (so it cannot happen twice), and the
+//! bills' paid amounts and statuses put back; the payment's allocation rows stay as history. The part that went to
+//! prepayment must still be there; if the customer already used or refunded it, the reversal
+//! is refused and finance handles the account by hand.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use super::billing::{PAID, PARTIALLY_PAID, UNPAID};
+use super::settlement::{PaymentChannel, SUCCEEDED, lock_account, write_entry};
+use super::{AppError, AppResult};
+use crate::db::entity::{bill, payment, payment_allocation};
+use crate::db::queries;
+use crate::domain::allocation::{Allocation, BillAllocation};
+use crate::domain::journal::{PAYMENT_REVERSED, payment_received, reversal};
+use crate::domain::money::Money;
+
+pub const REVERSED: &str = "REVERSED";
+
+/// How the payment was shared, rebuilt from its allocation rows.
+async fn allocation_of(
+    txn: &impl ConnectionTrait,
+    order: &payment::Model,
+) -> AppResult<Allocation> {
+    let rows = payment_allocation::Entity::find()
+        .filter(payment_allocation::Column::PaymentId.eq(order.id))
+        .all(txn)
+        .await?;
+    let mut bills: Vec<BillAllocation> = Vec::new();
+    for row in rows {
+        let part = BillAllocation {
+            bill_no: row.bill_no,
+            late_fee: Money::from_fen(row.late_fee_fen),
+            principal: Money::from_fen(row.principal_fen),
+        };
+        match bills.iter_mut().find(|b| b.bill_no == part.bill_no) {
+            Some(known) => {
+                known.late_fee += part.late_fee;
+                known.principal += part.principal;
+            }
+            None => bills.push(part),
+        }
+    }
+    let to_bills: Money = bills.iter().map(BillAllocation::total).sum();
+    Ok(Allocation {
+        bills,
+        to_prepayment: Money::from_fen(order.amount_fen) - to_bills,
+    })
+}
+
+/// Takes each bill's share back. The allocation rows stay as the record of how the payment
+/// was shared; the payment's REVERSED status says they no longer hold.
+async fn unpay_bills(txn: &impl ConnectionTrait, allocation: &Allocation) -> AppResult<()> {
+    for part in &allocation.bills {
+        let Some(row) = bill::Entity::find()
+            .filter(bill::Column::BillNo.eq(&part.bill_no))
+            .one(txn)
+            .await?
+        else {
+            continue;
+        };
+        let principal_paid = row.principal_paid_fen - part.principal.to_fen();
+        let fee_paid = row.late_fee_paid_fen - part.late_fee.to_fen();
+        let status = match principal_paid {
+            p if p >= row.total_fen => PAID,
+            p if p > 0 || fee_paid > 0 => PARTIALLY_PAID,
+            _ => UNPAID,
+        };
+        let mut update: bill::ActiveModel = row.into();
+        update.principal_paid_fen = Set(principal_paid);
+        update.late_fee_paid_fen = Set(fee_paid);
+        update.status = Set(status.to_owned());
+        update.update(txn).await?;
+    }
+    Ok(())
+}
+
+/// Reverses `out_trade_no` inside the caller's transaction, posted on `posted_on`.
+pub async fn reverse_payment(
+    txn: &impl ConnectionTrait,
+    out_trade_no: &str,
+    posted_on: chrono::NaiveDate,
+) -> AppResult<()> {
+    let order = payment::Entity::find()
+        .filter(payment::Column::OutTradeNo.eq(out_trade_no))
+        .one(txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("order {out_trade_no} not found")))?;
+    lock_account(txn, order.account_id).await?;
+    let moved = payment::Entity::update_many()
+        .col_expr(payment::Column::Status, Expr::value(REVERSED))
+        .filter(payment::Column::Id.eq(order.id))
+        .filter(payment::Column::Status.eq(SUCCEEDED))
+        .filter(payment::Column::RefundedFen.eq(0))
+        .exec(txn)
+        .await?;
+    if moved.rows_affected != 1 {
+        return Err(AppError::FailedPrecondition(format!(
+            "order {out_trade_no} is {} (refunded {} fen): only a posted, unrefunded payment can be reversed",
+            order.status, order.refunded_fen
+        )));
+    }
+    let allocation = allocation_of(txn, &order).await?;
+    let balance = queries::prepayment_balances(txn, &[order.account_id])
+        .await?
+        .get(&order.account_id)
+        .copied()
+        .unwrap_or(Money::ZERO);
+    if balance < allocation.to_prepayment {
+        return Err(AppError::FailedPrecondition(format!(
+            "{} of order {out_trade_no} went to prepayment but the account holds only {balance}; \
+             the customer already used it, so the reversal needs a manual adjustment",
+            allocation.to_prepayment
+        )));
+    }
+    unpay_bills(txn, &allocation).await?;
+    let channel = PaymentChannel::parse(&order.channel)?;
+    let entry = reversal(
+        PAYMENT_REVERSED,
+        &payment_received(channel.ledger(), &allocation),
+    );
+    write_entry(
+        txn,
+        &format!("{PAYMENT_REVERSED}:{out_trade_no}"),
+        &entry,
+        Some(order.account_id),
+        posted_on,
+    )
+    .await
+}
