@@ -1,7 +1,9 @@
 //! Group commit for webhook notifications. Handlers verify signatures in parallel, then hand
 //! the verified notification to a committer task, which applies every notification waiting at
-//! that moment (up to `BATCH_MAX`) in one transaction, one savepoint each, commits once and
-//! only then answers each handler. A notification whose own work fails is rolled back to its
+//! that moment (up to `BATCH_MAX`) in one transaction, commits once and only then answers each
+//! handler. A batch of plain payments is posted set-wise (`group_settle`: a fixed number of
+//! statements per batch); any other batch, or one whose set-wise posting fails, is applied one
+//! notification at a time, one savepoint each. A notification whose own work fails is rolled back to its
 //! savepoint and answered with its error; the others still commit. If the commit itself fails,
 //! every handler in the batch gets an error, so every gateway resends: nothing is
 //! acknowledged that was not committed.
@@ -92,6 +94,18 @@ async fn commit_batch(app: &App, mut jobs: Vec<Job>) {
     // Every batch takes its row locks in merchant-number order, so two committers working on
     // overlapping orders wait for each other instead of deadlocking.
     jobs.sort_by(|a, b| a.verified.out_trade_no().cmp(b.verified.out_trade_no()));
+    match commit_group(app, &jobs).await {
+        Ok(Some(outcomes)) => {
+            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                let _ = job.reply.send(Ok(outcome));
+            }
+            return;
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::warn!(error = ?err, "notification batch: set-wise posting failed; applying one by one");
+        }
+    }
     let txn = match crate::db::begin_write(&app.db).await {
         Ok(txn) => txn,
         Err(err) => {
@@ -109,6 +123,26 @@ async fn commit_batch(app: &App, mut jobs: Vec<Job>) {
     }
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome);
+    }
+}
+
+/// The fast path: a batch of plain payments posted set-wise in one transaction (see
+/// `group_settle`). `None`: the batch needs the one-by-one path; nothing was written.
+async fn commit_group(app: &App, jobs: &[Job]) -> AppResult<Option<Vec<&'static str>>> {
+    let refs: Vec<_> = jobs.iter().map(|job| (&job.verified, &job.raw)).collect();
+    let Some(payments) = super::group_settle::plain_payments(&refs) else {
+        return Ok(None);
+    };
+    let txn = crate::db::begin_write(&app.db).await?;
+    match super::group_settle::settle_group(app, &txn, &refs, &payments).await? {
+        Some(outcomes) => {
+            txn.commit().await?;
+            Ok(Some(outcomes))
+        }
+        None => {
+            txn.rollback().await?;
+            Ok(None)
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod committer;
 pub mod cycle;
 pub mod error;
 pub mod gateways;
+mod group_settle;
 pub mod notifications;
 pub mod payments;
 pub mod readings;

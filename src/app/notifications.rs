@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::gateways::Channel;
 use super::settlement::{CLOSED, PENDING, PaidEvidence, PaymentChannel, SettleOutcome, settle};
@@ -48,7 +48,63 @@ pub enum Verified {
     },
 }
 
+/// What a paid Alipay notification says; `None` when its amount is malformed.
+fn alipay_evidence(notice: &AlipayNotification) -> Option<PaidEvidence> {
+    let amount_fen = yuan_to_fen(&notice.total_amount).ok()?;
+    Some(PaidEvidence {
+        out_trade_no: notice.out_trade_no.clone(),
+        gateway_trade_no: notice.trade_no.clone(),
+        amount_fen,
+        paid_at: notice
+            .gmt_payment
+            .and_then(super::payments::beijing_to_utc)
+            .unwrap_or_else(Utc::now),
+        source: "NOTIFY",
+    })
+}
+
+fn wechat_evidence(tx: &crate::gateway::wechat::resource::WechatTransaction) -> PaidEvidence {
+    PaidEvidence {
+        out_trade_no: tx.out_trade_no.clone(),
+        gateway_trade_no: tx.transaction_id.clone().unwrap_or_default(),
+        amount_fen: tx.amount.total,
+        paid_at: tx
+            .success_time
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
+        source: "NOTIFY",
+    }
+}
+
 impl Verified {
+    /// The payment this notification reports as made to us, when that is all it does (no
+    /// refund, our merchant, a final paid status, a well-formed amount): what the group
+    /// committer can post set-wise. Anything else takes the one-by-one path.
+    pub fn paid_evidence(&self) -> Option<(PaymentChannel, PaidEvidence)> {
+        match self {
+            Self::Alipay { notice, ours: true } if notice.refund.is_none() => notice
+                .trade_status
+                .is_paid()
+                .then(|| alipay_evidence(notice))
+                .flatten()
+                .map(|evidence| (PaymentChannel::Alipay, evidence)),
+            Self::Alipay { .. } => None,
+            Self::Wechat {
+                notice,
+                mch_id,
+                app_id,
+            } => match &notice.resource {
+                NotificationResource::Transaction(tx)
+                    if &tx.mchid == mch_id
+                        && &tx.appid == app_id
+                        && tx.trade_state == TradeState::Success =>
+                {
+                    Some((PaymentChannel::Wechat, wechat_evidence(tx)))
+                }
+                _ => None,
+            },
+        }
+    }
+
     /// Our merchant order number the notification is about.
     pub fn out_trade_no(&self) -> &str {
         match self {
@@ -124,19 +180,8 @@ impl App {
             });
         }
         if notice.trade_status.is_paid() {
-            let Ok(amount_fen) = yuan_to_fen(&notice.total_amount) else {
+            let Some(evidence) = alipay_evidence(notice) else {
                 return Ok("MALFORMED_AMOUNT");
-            };
-            let paid_at = notice
-                .gmt_payment
-                .and_then(super::payments::beijing_to_utc)
-                .unwrap_or_else(Utc::now);
-            let evidence = PaidEvidence {
-                out_trade_no: notice.out_trade_no.clone(),
-                gateway_trade_no: notice.trade_no.clone(),
-                amount_fen,
-                paid_at,
-                source: "NOTIFY",
             };
             return Ok(outcome_name(
                 &settle(txn, PaymentChannel::Alipay, &evidence, &self.settings).await?,
@@ -277,15 +322,7 @@ impl App {
                 if tx.trade_state != TradeState::Success {
                     return Ok(("IGNORED", number));
                 }
-                let evidence = PaidEvidence {
-                    out_trade_no: tx.out_trade_no.clone(),
-                    gateway_trade_no: tx.transaction_id.clone().unwrap_or_default(),
-                    amount_fen: tx.amount.total,
-                    paid_at: tx
-                        .success_time
-                        .map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
-                    source: "NOTIFY",
-                };
+                let evidence = wechat_evidence(tx);
                 let outcome =
                     settle(txn, PaymentChannel::Wechat, &evidence, &self.settings).await?;
                 Ok((outcome_name(&outcome), number))
@@ -342,6 +379,22 @@ pub async fn record(
     detail: Option<&str>,
     out_trade_no: Option<&str>,
 ) -> AppResult<()> {
+    let row = raw_row(channel, raw, verified, outcome, detail, out_trade_no);
+    notification::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The `notifications` row of a notification and its outcome.
+pub(crate) fn raw_row(
+    channel: &str,
+    raw: &RawNotification<'_>,
+    verified: bool,
+    outcome: &str,
+    detail: Option<&str>,
+    out_trade_no: Option<&str>,
+) -> notification::ActiveModel {
     let headers: String = raw
         .headers
         .iter()
@@ -367,9 +420,6 @@ pub async fn record(
         out_trade_no: Set(out_trade_no.map(|n| n.chars().take(64).collect())),
         ..Default::default()
     }
-    .insert(db)
-    .await?;
-    Ok(())
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

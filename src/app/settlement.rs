@@ -17,7 +17,7 @@ use crate::db::entity::{
     bill, journal_entry, journal_posting, payment, payment_allocation, suspense_item,
 };
 use crate::db::queries;
-use crate::domain::allocation::{Allocation, OpenBill, allocate};
+use crate::domain::allocation::{Allocation, BillAllocation, OpenBill, allocate};
 use crate::domain::journal::{JournalEntry, Ledger, Posting, payment_received};
 use crate::domain::late_fee::late_fee;
 use crate::domain::money::Money;
@@ -179,54 +179,23 @@ pub async fn post_to_account(
         .await?;
     let open: Vec<OpenBill> = open_bills
         .iter()
-        .map(|b| {
-            let principal_due = Money::from_fen(b.total_fen - b.principal_paid_fen);
-            let fee = late_fee(
-                principal_due,
-                b.due_on,
-                business_date,
-                &waivers,
-                &settings.late_fee,
-            );
-            let fee_due = fee - Money::from_fen(b.late_fee_paid_fen);
-            let late_fee_due = if fee_due.is_positive() {
-                fee_due
-            } else {
-                Money::ZERO
-            };
-            OpenBill {
-                bill_no: b.bill_no.clone(),
-                due_on: b.due_on,
-                late_fee_due,
-                principal_due,
-            }
-        })
+        .map(|b| open_bill(b, business_date, &waivers, settings))
         .collect();
     let allocation = allocate(amount, &open);
     for part in &allocation.bills {
         let Some(row) = open_bills.iter().find(|b| b.bill_no == part.bill_no) else {
             continue;
         };
-        let principal_paid = row.principal_paid_fen + part.principal.to_fen();
+        let mut paid = row.clone();
+        pay_bill(&mut paid, part);
         let mut update: bill::ActiveModel = row.clone().into();
-        update.principal_paid_fen = Set(principal_paid);
-        update.late_fee_paid_fen = Set(row.late_fee_paid_fen + part.late_fee.to_fen());
-        update.status = Set(if principal_paid >= row.total_fen {
-            PAID
-        } else {
-            PARTIALLY_PAID
-        }
-        .to_owned());
+        update.principal_paid_fen = Set(paid.principal_paid_fen);
+        update.late_fee_paid_fen = Set(paid.late_fee_paid_fen);
+        update.status = Set(paid.status);
         update.update(txn).await?;
-        payment_allocation::ActiveModel {
-            payment_id: Set(payment_id),
-            bill_no: Set(part.bill_no.clone()),
-            late_fee_fen: Set(part.late_fee.to_fen()),
-            principal_fen: Set(part.principal.to_fen()),
-            ..Default::default()
-        }
-        .insert(txn)
-        .await?;
+        payment_allocation::Entity::insert(allocation_row(payment_id, part))
+            .exec_without_returning(txn)
+            .await?;
     }
     let entry = payment_received(channel.ledger(), &allocation);
     write_entry(
@@ -238,6 +207,54 @@ pub async fn post_to_account(
     )
     .await?;
     Ok(allocation)
+}
+
+/// What an open bill owes on `on`: its principal and its late fee so far, net of what was
+/// paid of each.
+pub(crate) fn open_bill(
+    b: &bill::Model,
+    on: NaiveDate,
+    waivers: &[crate::domain::calendar::DateRange],
+    settings: &BillingSettings,
+) -> OpenBill {
+    let principal_due = Money::from_fen(b.total_fen - b.principal_paid_fen);
+    let fee = late_fee(principal_due, b.due_on, on, waivers, &settings.late_fee);
+    let fee_due = fee - Money::from_fen(b.late_fee_paid_fen);
+    OpenBill {
+        bill_no: b.bill_no.clone(),
+        due_on: b.due_on,
+        late_fee_due: if fee_due.is_positive() {
+            fee_due
+        } else {
+            Money::ZERO
+        },
+        principal_due,
+    }
+}
+
+/// Applies one bill's share of a payment to the bill's paid amounts and status.
+pub(crate) fn pay_bill(b: &mut bill::Model, part: &BillAllocation) {
+    b.principal_paid_fen += part.principal.to_fen();
+    b.late_fee_paid_fen += part.late_fee.to_fen();
+    b.status = if b.principal_paid_fen >= b.total_fen {
+        PAID
+    } else {
+        PARTIALLY_PAID
+    }
+    .to_owned();
+}
+
+pub(crate) fn allocation_row(
+    payment_id: i64,
+    part: &BillAllocation,
+) -> payment_allocation::ActiveModel {
+    payment_allocation::ActiveModel {
+        payment_id: Set(payment_id),
+        bill_no: Set(part.bill_no.clone()),
+        late_fee_fen: Set(part.late_fee.to_fen()),
+        principal_fen: Set(part.principal.to_fen()),
+        ..Default::default()
+    }
 }
 
 /// Serialises writers on one account. PostgreSQL takes a row lock; SQLite has one writer at
@@ -267,17 +284,35 @@ pub async fn write_entry(
             "unbalanced journal entry {key}"
         ))));
     }
-    journal_entry::ActiveModel {
+    let (head, postings) = entry_rows(key, entry, account_id, posted_on);
+    journal_entry::Entity::insert(head)
+        .exec_without_returning(txn)
+        .await?;
+    journal_posting::Entity::insert_many(postings)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// The rows of a journal entry: its head and its postings.
+pub(crate) fn entry_rows(
+    key: &str,
+    entry: &JournalEntry,
+    account_id: Option<i64>,
+    posted_on: NaiveDate,
+) -> (
+    journal_entry::ActiveModel,
+    Vec<journal_posting::ActiveModel>,
+) {
+    let head = journal_entry::ActiveModel {
         entry_key: Set(key.to_owned()),
         kind: Set(entry.kind.to_owned()),
         account_id: Set(account_id),
         bill_no: Set(None),
         posted_on: Set(posted_on),
         ..Default::default()
-    }
-    .insert(txn)
-    .await?;
-    let postings: Vec<journal_posting::ActiveModel> = entry
+    };
+    let postings = entry
         .postings
         .iter()
         .map(|p| journal_posting::ActiveModel {
@@ -289,10 +324,7 @@ pub async fn write_entry(
             ..Default::default()
         })
         .collect();
-    journal_posting::Entity::insert_many(postings)
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
+    (head, postings)
 }
 
 /// Money that arrived but cannot be applied, once per gateway trade and reason.

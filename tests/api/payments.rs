@@ -704,3 +704,46 @@ async fn list_payments_by_account_and_by_business_day() {
         Code::InvalidArgument,
     );
 }
+
+#[tokio::test]
+async fn payments_of_one_account_committed_together_allocate_as_one_after_the_other() {
+    let mut app = app_with_bill(PaymentsConfig::default()).await;
+    let key = PrivateKey::parse(&fixture("gateway_pkcs8.pem")).unwrap();
+    let owed = app.account("A-1", "").await.amount_due;
+    let full = create(&mut app, "ALIPAY", &owed, "pays-the-bill")
+        .await
+        .unwrap();
+    let extra = create(&mut app, "ALIPAY", "5.00", "prepays").await.unwrap();
+    let mut first = alipay_params(&full.out_trade_no, &owed);
+    first.insert("trade_no".into(), "2025010122001400000000000001".into());
+    let mut second = alipay_params(&extra.out_trade_no, "5.00");
+    second.insert("trade_no".into(), "2025010122001400000000000002".into());
+    // Sent at once, so the group committer is likely to post them in one batch; the end
+    // state must be the same either way.
+    let (a, b, c) = tokio::join!(
+        post_alipay(&app, &first, &key),
+        post_alipay(&app, &second, &key),
+        post_alipay(&app, &first, &key),
+    );
+    assert_eq!(
+        (a.1.as_str(), b.1.as_str(), c.1.as_str()),
+        ("success", "success", "success")
+    );
+    let account = app.account("A-1", "").await;
+    assert_eq!(
+        (
+            account.amount_due.as_str(),
+            account.prepayment_balance.as_str(),
+            account.arrears_principal.as_str()
+        ),
+        ("0.00", "5.00", "0.00")
+    );
+    assert_eq!(
+        app.count("journal_entries", "kind = 'PAYMENT_RECEIVED'")
+            .await,
+        2
+    );
+    assert_eq!(app.count("notifications", "outcome = 'DUPLICATE'").await, 1);
+    let (debits, credits) = app.journal_totals().await;
+    assert_eq!(debits, credits);
+}
