@@ -29,7 +29,7 @@ pub enum Command {
     /// the `BILLING_*` settings that point `serve` at them.
     Sandbox(SandboxArgs),
     /// Reconcile one channel's business day against the gateway statement (or, for the
-    /// counter, list the cashiers' closes), print a summary and write a CSV report. Exits 0
+    /// counter, list the cashiers' closes), print a summary and write CSV and XLSX reports. Exits 0
     /// when nothing is left open.
     Reconcile(Box<ReconcileArgs>),
     /// A small city end to end in a temporary database with the sandbox gateways: billing,
@@ -49,7 +49,7 @@ pub struct ReconcileArgs {
     /// it the statement is downloaded.
     #[arg(long)]
     pub file: Option<PathBuf>,
-    /// Where the CSV report is written.
+    /// Where the CSV and XLSX reports are written.
     #[arg(long, env = "BILLING_REPORT_DIR", default_value = ".")]
     pub report_dir: PathBuf,
     #[command(flatten)]

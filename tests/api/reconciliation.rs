@@ -412,6 +412,20 @@ fn reconcile_args(
     }
 }
 
+/// The XML parts of a written workbook, by name.
+fn xlsx_parts(path: &std::path::Path) -> std::collections::HashMap<String, String> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut parts = std::collections::HashMap::new();
+    for index in 0..archive.len() {
+        let mut part = archive.by_index(index).unwrap();
+        let mut text = String::new();
+        part.read_to_string(&mut text).unwrap();
+        parts.insert(part.name().unwrap().into_owned(), text);
+    }
+    parts
+}
+
 #[tokio::test]
 async fn a_new_statement_file_is_a_new_version_that_keeps_finance_resolutions() {
     let (mut app, dir) = app_paying_yesterday().await;
@@ -445,6 +459,14 @@ async fn a_new_statement_file_is_a_new_version_that_keeps_finance_resolutions() 
         report.contains(&format!("GATEWAY_ONLY,OPEN,PAYMENT,{stray}")),
         "{report}"
     );
+    let workbook = xlsx_parts(&report_path.with_extension("xlsx"));
+    let exceptions = &workbook["xl/worksheets/sheet2.xml"];
+    assert!(
+        exceptions.contains("<v>8</v>"),
+        "8.00 as a number: {exceptions}"
+    );
+    assert!(workbook["xl/sharedStrings.xml"].contains(&stray));
+    assert!(workbook["xl/workbook.xml"].contains(r#"name="Exceptions""#));
 
     let first = run(&mut app, "WECHAT", &yesterday(), plain.to_str().unwrap())
         .await
