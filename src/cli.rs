@@ -1,6 +1,9 @@
 //! The `water-billing reconcile` command: builds the app from the same settings as `serve`,
 //! runs one channel's day (or lists the counter's cashier closes), prints a summary table and
-//! writes the reports of domain rules section 6 (CSV and XLSX, through `report`).
+//! writes the reports of domain rules section 6 (CSV and XLSX, through `report`). A run shows
+//! its phases on stderr as it goes (`progress`).
+
+mod progress;
 
 use std::path::Path;
 
@@ -61,7 +64,8 @@ pub async fn reconcile(args: &ReconcileArgs) -> anyhow::Result<bool> {
     Ok(view.open_count == 0)
 }
 
-/// Runs one channel's day, prints the summary table and writes the CSV and XLSX reports.
+/// Runs one channel's day (showing its phases on stderr), prints the summary table and writes
+/// the CSV and XLSX reports.
 pub async fn run_and_report(
     app: &App,
     channel: &str,
@@ -69,7 +73,12 @@ pub async fn run_and_report(
     file: Option<&Path>,
     report_dir: &Path,
 ) -> anyhow::Result<(RunView, Vec<discrepancy::Model>)> {
-    let view = app.run_reconciliation(channel, date, file).await?;
+    let display = progress::PhaseDisplay::on_stderr(channel, date);
+    let run = app
+        .run_reconciliation_with(channel, date, file, &|phase| display.show(phase))
+        .await;
+    display.finish();
+    let view = run?;
     let items = app.list_discrepancies(view.run.id, "", "").await?;
     let report = RunReport::new(&view, file, &items);
     for (name, value) in &report.summary {
