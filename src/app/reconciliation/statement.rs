@@ -1,6 +1,7 @@
 //! Getting one day's statement: from a file finance already has, or downloaded through the
-//! channel's client. "Not ready yet" is an error the caller can retry later; "no trades that
-//! day" is an empty statement. A file that fails the strict parser is rejected whole.
+//! channel's client. "Not ready yet" is `AppError::NotReady`, which the caller can retry
+//! later; "no trades that day" is an empty statement. A file that fails the strict parser is
+//! rejected whole.
 
 use std::path::Path;
 
@@ -124,7 +125,7 @@ fn gateway_failed(channel: PaymentChannel, err: &GatewayError) -> AppError {
 }
 
 fn not_ready(channel: PaymentChannel, date: NaiveDate) -> AppError {
-    AppError::FailedPrecondition(format!(
+    AppError::NotReady(format!(
         "the {} statement of {date} is not ready yet (gateways publish it after ~10:00 Beijing time the next day); retry later",
         channel.as_str()
     ))
