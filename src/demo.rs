@@ -120,6 +120,7 @@ fn demo_config(url: &str) -> ServeConfig {
         wechat: Default::default(),
         payments: PaymentsConfig::default(),
         sandbox: true,
+        schedule: Default::default(),
         sandbox_keys: SandboxKeys {
             delivery: Some(DeliveryPolicy::for_tests()),
             ..Default::default()

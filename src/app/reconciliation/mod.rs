@@ -11,6 +11,7 @@
 //! once: PostgreSQL takes an advisory transaction lock on the pair, SQLite's `BEGIN
 //! IMMEDIATE` already admits one writer.
 
+mod daily;
 mod ledger;
 mod persist;
 mod progress;
