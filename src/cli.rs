@@ -1,8 +1,11 @@
 //! The `water-billing reconcile` command: builds the app from the same settings as `serve`,
 //! runs one channel's day (or lists the counter's cashier closes), prints a summary table and
-//! writes the CSV report of domain rules section 6 (summary, then one row per exception).
+//! writes the reports of domain rules section 6 (CSV and XLSX, through `report`). A run shows
+//! its phases on stderr as it goes (`progress`).
 
-use std::path::{Path, PathBuf};
+mod progress;
+
+use std::path::Path;
 
 use anyhow::Context;
 
@@ -11,6 +14,7 @@ use crate::app::{App, BillingSettings, gateways::Gateways};
 use crate::config::ReconcileArgs;
 use crate::db::entity::discrepancy;
 use crate::domain::money::Money;
+use crate::report::{self, CounterReport, ReportPaths, RunReport};
 
 fn yuan(fen: i64) -> String {
     Money::from_fen(fen).to_string()
@@ -35,7 +39,6 @@ pub async fn reconcile(args: &ReconcileArgs) -> anyhow::Result<bool> {
         .with_context(|| format!("creating {}", args.report_dir.display()))?;
     if args.channel.eq_ignore_ascii_case("counter") {
         let closes = app.cashier_closes(&args.date).await?;
-        let path = write_counter_report(&args.report_dir, &args.date, &closes)?;
         println!("counter {}: {} cashier closes", args.date, closes.len());
         for c in &closes {
             println!(
@@ -47,7 +50,7 @@ pub async fn reconcile(args: &ReconcileArgs) -> anyhow::Result<bool> {
                 yuan(c.close.difference_fen)
             );
         }
-        println!("report: {}", path.display());
+        counter_report(&args.report_dir, &args.date, &closes)?;
         return Ok(closes.iter().all(|c| c.close.difference_fen == 0));
     }
     let (view, _) = run_and_report(
@@ -61,7 +64,8 @@ pub async fn reconcile(args: &ReconcileArgs) -> anyhow::Result<bool> {
     Ok(view.open_count == 0)
 }
 
-/// Runs one channel's day, prints the summary table and writes the CSV report.
+/// Runs one channel's day (showing its phases on stderr), prints the summary table and writes
+/// the CSV and XLSX reports.
 pub async fn run_and_report(
     app: &App,
     channel: &str,
@@ -69,151 +73,30 @@ pub async fn run_and_report(
     file: Option<&Path>,
     report_dir: &Path,
 ) -> anyhow::Result<(RunView, Vec<discrepancy::Model>)> {
-    let view = app.run_reconciliation(channel, date, file).await?;
+    let display = progress::PhaseDisplay::on_stderr(channel, date);
+    let run = app
+        .run_reconciliation_with(channel, date, file, &|phase| display.show(phase))
+        .await;
+    display.finish();
+    let view = run?;
     let items = app.list_discrepancies(view.run.id, "", "").await?;
-    print_summary(&view, file);
-    let path = write_report(report_dir, &view, file, &items)?;
-    println!("report: {}", path.display());
+    let report = RunReport::new(&view, file, &items);
+    for (name, value) in &report.summary {
+        println!("{name:<24} {:>20}", value.to_text());
+    }
+    let paths = report::write_run_report(report_dir, &report)?;
+    print_paths(&paths);
     Ok((view, items))
 }
 
-fn summary_rows(view: &RunView, file: Option<&Path>) -> Vec<(&'static str, String)> {
-    let r = &view.run;
-    vec![
-        ("date", r.business_date.to_string()),
-        ("channel", r.channel.clone()),
-        ("version", r.version.to_string()),
-        (
-            "statement file",
-            file.map_or_else(|| "downloaded".to_owned(), |p| p.display().to_string()),
-        ),
-        ("statement sha256", r.statement_sha256.clone()),
-        ("our count", r.ledger_count.to_string()),
-        ("our total", yuan(r.ledger_total_fen)),
-        ("gateway count", r.gateway_count.to_string()),
-        ("gateway total", yuan(r.gateway_total_fen)),
-        ("gateway refunds", yuan(r.gateway_refunds_fen)),
-        ("fees", r.fee_total.clone()),
-        ("net settlement", r.net_settlement.clone()),
-        ("matched count", r.matched_count.to_string()),
-        ("matched amount", yuan(r.matched_fen)),
-        ("GATEWAY_ONLY count", r.gateway_only_count.to_string()),
-        ("GATEWAY_ONLY amount", yuan(r.gateway_only_fen)),
-        ("LEDGER_ONLY count", r.ledger_only_count.to_string()),
-        ("LEDGER_ONLY amount", yuan(r.ledger_only_fen)),
-        ("AMOUNT_MISMATCH count", r.amount_mismatch_count.to_string()),
-        ("AMOUNT_MISMATCH amount", yuan(r.amount_mismatch_fen)),
-        ("STATUS_MISMATCH count", r.status_mismatch_count.to_string()),
-        ("STATUS_MISMATCH amount", yuan(r.status_mismatch_fen)),
-        ("DUPLICATE count", r.duplicate_count.to_string()),
-        ("DUPLICATE amount", yuan(r.duplicate_fen)),
-        ("open count", view.open_count.to_string()),
-        ("resolved count", view.resolved_count.to_string()),
-    ]
+/// Writes the counter's reports and prints where they are.
+pub fn counter_report(dir: &Path, date: &str, closes: &[CashierClose]) -> anyhow::Result<()> {
+    let paths = report::write_counter_report(dir, &CounterReport::new(date, closes))?;
+    print_paths(&paths);
+    Ok(())
 }
 
-fn print_summary(view: &RunView, file: Option<&Path>) {
-    for (name, value) in summary_rows(view, file) {
-        println!("{name:<24} {value:>20}");
-    }
-}
-
-const EXCEPTION_HEADER: [&str; 15] = [
-    "class",
-    "state",
-    "movement",
-    "out_trade_no",
-    "gateway_trade_no",
-    "refund_no",
-    "account_no",
-    "ledger_amount",
-    "gateway_amount",
-    "difference",
-    "ledger_time",
-    "gateway_time",
-    "action",
-    "operator",
-    "note",
-];
-
-fn exception_row(d: &discrepancy::Model) -> Vec<String> {
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| {
-            t.with_timezone(&crate::gateway::beijing::BEIJING)
-                .to_rfc3339()
-        })
-        .unwrap_or_default()
-    };
-    vec![
-        d.class.clone(),
-        d.state.clone(),
-        d.movement.clone(),
-        d.out_trade_no.clone(),
-        d.gateway_trade_no.clone().unwrap_or_default(),
-        d.refund_no.clone().unwrap_or_default(),
-        d.account_no.clone().unwrap_or_default(),
-        d.ledger_fen.map(yuan).unwrap_or_default(),
-        d.gateway_fen.map(yuan).unwrap_or_default(),
-        yuan(d.difference_fen),
-        time(d.ledger_time),
-        time(d.gateway_time),
-        d.action.clone().unwrap_or_default(),
-        d.operator.clone().unwrap_or_default(),
-        d.note.clone().unwrap_or_default(),
-    ]
-}
-
-fn write_report(
-    dir: &Path,
-    view: &RunView,
-    file: Option<&Path>,
-    items: &[discrepancy::Model],
-) -> anyhow::Result<PathBuf> {
-    let r = &view.run;
-    let path = dir.join(format!(
-        "reconciliation-{}-{}-v{}.csv",
-        r.channel.to_ascii_lowercase(),
-        r.business_date,
-        r.version
-    ));
-    let mut out = csv::WriterBuilder::new().flexible(true).from_path(&path)?;
-    for (name, value) in summary_rows(view, file) {
-        out.write_record([name, value.as_str()])?;
-    }
-    out.write_record([""])?;
-    out.write_record(EXCEPTION_HEADER)?;
-    for item in items {
-        out.write_record(exception_row(item))?;
-    }
-    out.flush()?;
-    Ok(path)
-}
-
-pub fn write_counter_report(
-    dir: &Path,
-    date: &str,
-    closes: &[CashierClose],
-) -> anyhow::Result<PathBuf> {
-    let path = dir.join(format!("reconciliation-counter-{date}.csv"));
-    let mut out = csv::Writer::from_path(&path)?;
-    out.write_record([
-        "cashier_id",
-        "business_date",
-        "expected",
-        "counted",
-        "difference",
-        "outcome",
-    ])?;
-    for c in closes {
-        out.write_record([
-            c.close.cashier_id.clone(),
-            c.close.business_date.to_string(),
-            yuan(c.close.expected_fen),
-            yuan(c.close.counted_fen),
-            yuan(c.close.difference_fen),
-            c.outcome().to_owned(),
-        ])?;
-    }
-    out.flush()?;
-    Ok(path)
+fn print_paths(paths: &ReportPaths) {
+    println!("report: {}", paths.csv.display());
+    println!("report: {}", paths.xlsx.display());
 }

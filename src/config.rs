@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::domain::reconcile_schedule::{RETRY_EVERY_S_MAX, TimeOfDay};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "water-billing",
@@ -29,7 +31,7 @@ pub enum Command {
     /// the `BILLING_*` settings that point `serve` at them.
     Sandbox(SandboxArgs),
     /// Reconcile one channel's business day against the gateway statement (or, for the
-    /// counter, list the cashiers' closes), print a summary and write a CSV report. Exits 0
+    /// counter, list the cashiers' closes), print a summary and write CSV and XLSX reports. Exits 0
     /// when nothing is left open.
     Reconcile(Box<ReconcileArgs>),
     /// A small city end to end in a temporary database with the sandbox gateways: billing,
@@ -49,7 +51,7 @@ pub struct ReconcileArgs {
     /// it the statement is downloaded.
     #[arg(long)]
     pub file: Option<PathBuf>,
-    /// Where the CSV report is written.
+    /// Where the CSV and XLSX reports are written.
     #[arg(long, env = "BILLING_REPORT_DIR", default_value = ".")]
     pub report_dir: PathBuf,
     #[command(flatten)]
@@ -148,6 +150,8 @@ pub struct ServeConfig {
     /// whole payment flow can be tried with no gateway account (overrides the channel settings).
     #[arg(long, env = "BILLING_SANDBOX")]
     pub sandbox: bool,
+    #[command(flatten)]
+    pub schedule: ReconcileScheduleConfig,
     /// Keys for the sandbox (tests load fixtures; `serve --sandbox` generates fresh ones).
     #[arg(skip)]
     pub sandbox_keys: crate::app::gateways::SandboxKeys,
@@ -218,6 +222,57 @@ pub struct WechatArgs {
     pub wechat_notify_url: Option<String>,
 }
 
+/// The daily reconciliation `serve` can run by itself: yesterday's (Beijing) statement of each
+/// enabled online channel, from a start time, retried until a deadline. Times are Beijing
+/// wall-clock `HH:MM`; a malformed one stops start-up naming the flag.
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileScheduleConfig {
+    /// Reconcile yesterday's statements every day (off unless set).
+    #[arg(long, env = "BILLING_RECONCILE_SCHEDULE")]
+    pub reconcile_schedule: bool,
+    /// Beijing time from which yesterday is reconciled (gateways publish around 10:00).
+    #[arg(
+        long,
+        env = "BILLING_RECONCILE_AT",
+        default_value = "10:30",
+        value_name = "HH:MM"
+    )]
+    pub reconcile_at: TimeOfDay,
+    /// Beijing time after which a statement still not ready is given up for the day (an error
+    /// is logged).
+    #[arg(
+        long,
+        env = "BILLING_RECONCILE_DEADLINE",
+        default_value = "18:00",
+        value_name = "HH:MM"
+    )]
+    pub reconcile_deadline: TimeOfDay,
+    /// Seconds between attempts while a statement is not ready or an attempt failed.
+    #[arg(
+        long,
+        alias = "reconcile-retry-every",
+        env = "BILLING_RECONCILE_RETRY_EVERY_S",
+        default_value_t = 600,
+        value_parser = clap::value_parser!(u64).range(1..=RETRY_EVERY_S_MAX)
+    )]
+    pub reconcile_retry_every_s: u64,
+    /// Where scheduled runs write their CSV and XLSX reports.
+    #[arg(long, env = "BILLING_RECONCILE_REPORT_DIR", default_value = "reports")]
+    pub reconcile_report_dir: PathBuf,
+}
+
+impl Default for ReconcileScheduleConfig {
+    fn default() -> Self {
+        Self {
+            reconcile_schedule: false,
+            reconcile_at: TimeOfDay::DEFAULT_START,
+            reconcile_deadline: TimeOfDay::DEFAULT_DEADLINE,
+            reconcile_retry_every_s: 600,
+            reconcile_report_dir: PathBuf::from("reports"),
+        }
+    }
+}
+
 /// Pacing of the payment background work.
 #[derive(Debug, Clone, Args)]
 pub struct PaymentsConfig {
@@ -285,7 +340,43 @@ impl Default for BillingConfig {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
+
+    fn serve(args: &[&str]) -> Result<ReconcileScheduleConfig, clap::Error> {
+        let argv = ["water-billing", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(config) => Ok(config.schedule),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_reconciliation_schedule_is_off_by_default_with_the_documented_times() {
+        let parsed = serve(&[]).unwrap();
+        let default = ReconcileScheduleConfig::default();
+        assert!(!parsed.reconcile_schedule);
+        assert_eq!(parsed.reconcile_at.to_string(), "10:30");
+        assert_eq!(parsed.reconcile_at, default.reconcile_at);
+        assert_eq!(parsed.reconcile_deadline.to_string(), "18:00");
+        assert_eq!(parsed.reconcile_deadline, default.reconcile_deadline);
+        assert_eq!(parsed.reconcile_retry_every_s, 600);
+        assert_eq!(parsed.reconcile_report_dir, default.reconcile_report_dir);
+    }
+
+    #[test]
+    fn a_malformed_schedule_setting_is_refused_naming_the_flag() {
+        let err = serve(&["--reconcile-at", "25:00"]).unwrap_err().to_string();
+        assert!(err.contains("--reconcile-at"), "{err}");
+        assert!(err.contains("25:00") && err.contains("HH:MM"), "{err}");
+        let err = serve(&["--reconcile-retry-every", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--reconcile-retry-every-s"), "{err}");
+        let ok = serve(&["--reconcile-schedule", "--reconcile-deadline", "23:59"]).unwrap();
+        assert!(ok.reconcile_schedule);
+    }
 
     #[test]
     fn passwords_never_reach_the_logs() {

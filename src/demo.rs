@@ -88,7 +88,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     println!("== counter close for {today}");
     let closes = app.cashier_closes(&today.to_string()).await?;
-    let path = crate::cli::write_counter_report(&report_dir, &today.to_string(), &closes)?;
     for c in &closes {
         println!(
             "   cashier {} {} by {}",
@@ -97,7 +96,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             crate::domain::money::Money::from_fen(c.close.difference_fen.abs())
         );
     }
-    println!("   report: {}", path.display());
+    crate::cli::counter_report(&report_dir, &today.to_string(), &closes)?;
     println!("== reports in {}", report_dir.display());
     let _ = stop.send(());
     let _ = serving.await;
@@ -121,6 +120,7 @@ fn demo_config(url: &str) -> ServeConfig {
         wechat: Default::default(),
         payments: PaymentsConfig::default(),
         sandbox: true,
+        schedule: Default::default(),
         sandbox_keys: SandboxKeys {
             delivery: Some(DeliveryPolicy::for_tests()),
             ..Default::default()

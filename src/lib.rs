@@ -16,7 +16,9 @@
 //!   keys, customer payments, notifications with injectable faults, statements).
 //! - `demo`: `water-billing demo`, a small city end to end with the sandbox gateways.
 //! - `bench`: the `water-billing bench` command measuring the hot paths.
-//! - `cli`: the `water-billing reconcile` command: summary table and CSV report.
+//! - `cli`: the `water-billing reconcile` command: summary table, progress, reports.
+//! - `scheduler`: the daily reconciliation `serve` runs by itself (`--reconcile-schedule`).
+//! - `report`: what a reconciliation report says, written as CSV (the record) and XLSX.
 
 pub mod app;
 pub mod bench;
@@ -28,5 +30,7 @@ pub mod domain;
 pub mod gateway;
 pub mod grpc;
 pub mod http;
+pub mod report;
 pub mod sandbox;
+pub mod scheduler;
 pub mod startup;

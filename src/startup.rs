@@ -1,6 +1,7 @@
 //! Builds the service from its configuration: connects the database, applies migrations, binds
-//! the gRPC and HTTP listeners and serves until the shutdown future resolves. Tests bind port 0
-//! through the same code.
+//! the gRPC and HTTP listeners and serves until the shutdown future resolves, with the
+//! background tasks (payment sweeper, daily reconciliation when scheduled) beside them. Tests
+//! bind port 0 through the same code.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,17 +13,21 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::app::gateways::{Gateways, Sandbox};
 use crate::app::{App, BillingSettings};
 use crate::config::ServeConfig;
+use crate::scheduler::DailyReconciliation;
 
 pub struct Server {
     app: App,
     grpc: TcpListener,
     http: TcpListener,
     sandbox: Option<Sandbox>,
+    /// The daily reconciliation, when `--reconcile-schedule` is on.
+    daily: Option<DailyReconciliation>,
 }
 
 impl Server {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         let settings = BillingSettings::from_config(&config.billing).map_err(anyhow::Error::msg)?;
+        let daily = DailyReconciliation::from_config(&config.schedule)?;
         let db = crate::db::connect(&config.database)
             .await
             .with_context(|| format!("connecting to {}", config.database.redacted_url()))?;
@@ -67,6 +72,7 @@ impl Server {
             grpc,
             http,
             sandbox,
+            daily,
         })
     }
 
@@ -104,6 +110,9 @@ impl Server {
         });
         let routes = crate::grpc::routes(self.app.clone()).await?;
         let sweeper = tokio::spawn(sweep_forever(self.app.clone(), stop_rx.clone()));
+        let daily = self
+            .daily
+            .map(|daily| tokio::spawn(daily.run_until_stopped(self.app.clone(), stop_rx.clone())));
         let mut grpc_stop = stop_rx.clone();
         let grpc = tonic::transport::Server::builder()
             .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_S))
@@ -118,6 +127,10 @@ impl Server {
             });
         let (grpc, http) = tokio::join!(grpc, async { http.await });
         sweeper.abort();
+        // A run cut short rolls back: it records in one transaction.
+        if let Some(daily) = daily {
+            daily.abort();
+        }
         drop(self.sandbox);
         grpc.context("gRPC server")?;
         http.context("HTTP server")?;

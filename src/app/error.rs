@@ -18,6 +18,11 @@ pub enum AppError {
     /// The request is well-formed but the system's state forbids it → `FAILED_PRECONDITION`.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// What the request needs does not exist yet (a gateway publishes a day's statement the
+    /// next morning); the same request succeeds later, so schedulers retry it →
+    /// `FAILED_PRECONDITION`.
+    #[error("{0}")]
+    NotReady(String),
     /// A gateway did not answer conclusively; retrying with the same request is safe →
     /// `UNAVAILABLE`.
     #[error("{0}")]

@@ -56,6 +56,22 @@ impl Gateways {
         }
     }
 
+    /// The online channels whose settings are complete.
+    pub fn enabled_online(&self) -> Vec<crate::app::settlement::PaymentChannel> {
+        use crate::app::settlement::PaymentChannel;
+        let alipay = self
+            .alipay
+            .enabled()
+            .is_ok()
+            .then_some(PaymentChannel::Alipay);
+        let wechat = self
+            .wechat
+            .enabled()
+            .is_ok()
+            .then_some(PaymentChannel::Wechat);
+        alipay.into_iter().chain(wechat).collect()
+    }
+
     pub fn from_config(alipay: &AlipayArgs, wechat: &WechatArgs) -> anyhow::Result<Self> {
         let http = crate::gateway::error::http_client()?;
         Ok(Self {

@@ -110,6 +110,7 @@ fn serve_config(url: &str) -> ServeConfig {
         wechat: Default::default(),
         payments: Default::default(),
         sandbox: true,
+        schedule: Default::default(),
         sandbox_keys: SandboxKeys::default(),
     }
 }

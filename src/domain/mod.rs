@@ -17,6 +17,7 @@
 //! - [`journal`]: balanced double-entry entries for bills, prepayment and payments.
 //! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
 //! - [`reconcile`]: matching a day's ledger payments against a gateway statement in one pass.
+//! - [`reconcile_schedule`]: when the `serve` scheduler reconciles a day, retries, gives up.
 
 pub mod allocation;
 pub mod billing;
@@ -27,4 +28,5 @@ pub mod money;
 pub mod rating;
 pub mod reading;
 pub mod reconcile;
+pub mod reconcile_schedule;
 pub mod tariff;

@@ -11,7 +11,9 @@ impl From<AppError> for Status {
             AppError::InvalidArgument(message) => Status::new(Code::InvalidArgument, message),
             AppError::NotFound(message) => Status::new(Code::NotFound, message),
             AppError::AlreadyExists(message) => Status::new(Code::AlreadyExists, message),
-            AppError::FailedPrecondition(message) => Status::new(Code::FailedPrecondition, message),
+            AppError::FailedPrecondition(message) | AppError::NotReady(message) => {
+                Status::new(Code::FailedPrecondition, message)
+            }
             AppError::Conflict(message) => Status::new(Code::Aborted, message),
             AppError::Unavailable(message) => Status::new(Code::Unavailable, message),
             AppError::Database(source) => {

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use sea_orm::{ConnectionTrait, Database};
 use tonic::transport::Channel;
 use water_billing::app::gateways::{Sandbox, SandboxKeys};
-use water_billing::config::{BillingConfig, DatabaseConfig, PaymentsConfig, ServeConfig};
+use water_billing::config::{
+    BillingConfig, DatabaseConfig, PaymentsConfig, ReconcileScheduleConfig, ServeConfig,
+};
 use water_billing::grpc::pb;
 use water_billing::grpc::pb::account_service_client::AccountServiceClient;
 use water_billing::grpc::pb::billing_service_client::BillingServiceClient;
@@ -75,18 +77,60 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(billing: BillingConfig) -> TestApp {
-    spawn(billing, None, PaymentsConfig::default()).await
+    spawn(
+        billing,
+        None,
+        PaymentsConfig::default(),
+        Background::default(),
+    )
+    .await
 }
 
 /// A service wired to the loopback Alipay and WeChat Pay simulators (fixture keys, fast
 /// notification retries).
 pub async fn spawn_sandbox_app(payments: PaymentsConfig) -> TestApp {
-    let keys = SandboxKeys {
+    spawn(
+        BillingConfig::default(),
+        Some(sandbox_keys()),
+        payments,
+        Background::default(),
+    )
+    .await
+}
+
+/// A sandbox app with the daily reconciliation scheduled. The simulators' clocks are
+/// `clock_offset` away before the service starts serving, so the scheduler's first round
+/// already sees them.
+pub async fn spawn_scheduled_sandbox_app(
+    schedule: ReconcileScheduleConfig,
+    clock_offset: chrono::Duration,
+) -> TestApp {
+    let background = Background {
+        schedule,
+        clock_offset,
+    };
+    spawn(
+        BillingConfig::default(),
+        Some(sandbox_keys()),
+        PaymentsConfig::default(),
+        background,
+    )
+    .await
+}
+
+fn sandbox_keys() -> SandboxKeys {
+    SandboxKeys {
         merchant_pem: Some(fixture("merchant_pkcs8.pem")),
         gateway_pem: Some(fixture("gateway_pkcs8.pem")),
         delivery: Some(DeliveryPolicy::for_tests()),
-    };
-    spawn(BillingConfig::default(), Some(keys), payments).await
+    }
+}
+
+/// What the background tasks see from their first round.
+#[derive(Default)]
+struct Background {
+    schedule: ReconcileScheduleConfig,
+    clock_offset: chrono::Duration,
 }
 
 pub fn fixture(name: &str) -> String {
@@ -101,6 +145,7 @@ async fn spawn(
     billing: BillingConfig,
     sandbox_keys: Option<SandboxKeys>,
     payments: PaymentsConfig,
+    background: Background,
 ) -> TestApp {
     // Logs go to the test's captured output: shown only when a test fails.
     let _ = tracing_subscriber::fmt()
@@ -118,12 +163,17 @@ async fn spawn(
         wechat: Default::default(),
         payments,
         sandbox: sandbox_keys.is_some(),
+        schedule: background.schedule,
         sandbox_keys: sandbox_keys.unwrap_or_default(),
     };
     let mut server = water_billing::startup::Server::build(&config)
         .await
         .expect("build server");
     let sandbox = server.take_sandbox();
+    if let Some(sandbox) = &sandbox {
+        sandbox.alipay.set_clock_offset(background.clock_offset);
+        sandbox.wechat.set_clock_offset(background.clock_offset);
+    }
     let grpc_addr = server.grpc_addr().unwrap();
     let http_addr = server.http_addr().unwrap();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -318,8 +368,15 @@ impl TestApp {
 
     /// Counts rows matching a SQL condition, straight from the database.
     pub async fn count(&self, table: &str, condition: &str) -> i64 {
+        self.query_i64(&format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE {condition}"
+        ))
+        .await
+    }
+
+    /// The one integer column `n` of a one-row query, straight from the database.
+    pub async fn query_i64(&self, sql: &str) -> i64 {
         let db = Database::connect(&self.database_url).await.unwrap();
-        let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}");
         let row = db
             .query_one_raw(sea_orm::Statement::from_string(
                 db.get_database_backend(),

@@ -28,6 +28,13 @@ async fn app_paying_yesterday() -> (TestApp, tempfile::TempDir) {
         ..Default::default()
     })
     .await;
+    owing_one_bill(&mut app).await;
+    set_clocks(&app, chrono::Duration::days(-1));
+    (app, dir)
+}
+
+/// Account A-1 with one bill of this month, open.
+async fn owing_one_bill(app: &mut TestApp) {
     let installed = today() - chrono::Days::new(40);
     app.upsert_tariff(flat_tariff()).await;
     app.residential_account("A-1", "FLAT", 4, 0, &installed.to_string())
@@ -37,8 +44,6 @@ async fn app_paying_yesterday() -> (TestApp, tempfile::TempDir) {
     app.issue("A-1", &period, &today().to_string())
         .await
         .unwrap();
-    set_clocks(&app, chrono::Duration::days(-1));
-    (app, dir)
 }
 
 fn set_clocks(app: &TestApp, offset: chrono::Duration) {
@@ -412,6 +417,20 @@ fn reconcile_args(
     }
 }
 
+/// The XML parts of a written workbook, by name.
+fn xlsx_parts(path: &std::path::Path) -> std::collections::HashMap<String, String> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut parts = std::collections::HashMap::new();
+    for index in 0..archive.len() {
+        let mut part = archive.by_index(index).unwrap();
+        let mut text = String::new();
+        part.read_to_string(&mut text).unwrap();
+        parts.insert(part.name().unwrap().into_owned(), text);
+    }
+    parts
+}
+
 #[tokio::test]
 async fn a_new_statement_file_is_a_new_version_that_keeps_finance_resolutions() {
     let (mut app, dir) = app_paying_yesterday().await;
@@ -445,6 +464,14 @@ async fn a_new_statement_file_is_a_new_version_that_keeps_finance_resolutions() 
         report.contains(&format!("GATEWAY_ONLY,OPEN,PAYMENT,{stray}")),
         "{report}"
     );
+    let workbook = xlsx_parts(&report_path.with_extension("xlsx"));
+    let exceptions = &workbook["xl/worksheets/sheet2.xml"];
+    assert!(
+        exceptions.contains("<v>8</v>"),
+        "8.00 as a number: {exceptions}"
+    );
+    assert!(workbook["xl/sharedStrings.xml"].contains(&stray));
+    assert!(workbook["xl/workbook.xml"].contains(r#"name="Exceptions""#));
 
     let first = run(&mut app, "WECHAT", &yesterday(), plain.to_str().unwrap())
         .await
@@ -834,4 +861,71 @@ async fn finance_refunds_a_duplicate_payment_once() {
     assert_eq!(again.unwrap_err().code(), Code::FailedPrecondition);
     assert_eq!(app.count("refunds", "1 = 1").await, 1);
     assert_eq!(get(&mut app, kept).await.status, "SUCCEEDED");
+}
+
+/// The scheduler's run of `channel` for yesterday, once it is recorded (bounded wait).
+async fn scheduled_run(app: &mut TestApp, channel: &str) -> pb::ReconciliationRun {
+    let condition = format!(
+        "channel = '{channel}' AND business_date = '{}'",
+        yesterday()
+    );
+    for _ in 0..300 {
+        if app.count("reconciliation_runs", &condition).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let run_id = app
+        .query_i64(&format!(
+            "SELECT MAX(id) AS n FROM reconciliation_runs WHERE {condition}"
+        ))
+        .await;
+    app.reconciliation
+        .get_reconciliation_run(pb::GetReconciliationRunRequest { run_id })
+        .await
+        .unwrap_or_else(|e| panic!("no scheduled {channel} run for {}: {e}", yesterday()))
+        .into_inner()
+}
+
+#[tokio::test]
+async fn the_scheduler_reconciles_yesterday_once_the_statements_are_published() {
+    let reports = tempfile::tempdir().unwrap();
+    let schedule = water_billing::config::ReconcileScheduleConfig {
+        reconcile_schedule: true,
+        reconcile_at: "00:00".parse().unwrap(),
+        reconcile_deadline: "23:59".parse().unwrap(),
+        reconcile_retry_every_s: 1,
+        reconcile_report_dir: reports.path().to_owned(),
+    };
+    // Customers pay "yesterday": until the simulators' clocks come back to today, yesterday's
+    // statements are not published and every scheduled attempt is retried.
+    let mut app = spawn_scheduled_sandbox_app(schedule, chrono::Duration::days(-1)).await;
+    owing_one_bill(&mut app).await;
+    pay(&mut app, "WECHAT", "10.00", "k-1", false).await;
+    pay(&mut app, "ALIPAY", "2.50", "k-2", false).await;
+    assert_eq!(app.count("reconciliation_runs", "1 = 1").await, 0);
+    set_clocks(&app, chrono::Duration::zero());
+
+    let wechat = scheduled_run(&mut app, "WECHAT").await;
+    assert_eq!(
+        (wechat.matched_count, wechat.matched_amount.as_str()),
+        (1, "10.00")
+    );
+    assert_eq!((wechat.version, wechat.status.as_str()), (1, "BALANCED"));
+    let alipay = scheduled_run(&mut app, "ALIPAY").await;
+    assert_eq!(
+        (alipay.matched_count, alipay.matched_amount.as_str()),
+        (1, "2.50")
+    );
+    let xlsx = reports
+        .path()
+        .join(format!("reconciliation-wechat-{}-v1.xlsx", yesterday()));
+    for _ in 0..100 {
+        if xlsx.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(xlsx.with_extension("csv").exists(), "{}", xlsx.display());
+    assert!(xlsx_parts(&xlsx)["xl/workbook.xml"].contains(r#"name="Summary""#));
 }

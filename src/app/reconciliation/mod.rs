@@ -12,8 +12,10 @@
 //! IMMEDIATE` already admits one writer.
 
 mod adjacent;
+mod daily;
 mod ledger;
 mod persist;
+mod progress;
 mod resolve;
 pub mod statement;
 
@@ -21,6 +23,7 @@ use std::path::Path;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+pub use progress::{OnPhase, ReconcilePhase};
 pub use resolve::{Action, CashierClose};
 
 use super::settlement::{CLOSED, PENDING, PaidEvidence, PaymentChannel};
@@ -91,6 +94,18 @@ impl App {
         business_date: &str,
         file: Option<&Path>,
     ) -> AppResult<RunView> {
+        self.run_reconciliation_with(channel, business_date, file, &progress::ignore)
+            .await
+    }
+
+    /// `run_reconciliation`, telling `on_phase` where it is as it goes.
+    pub async fn run_reconciliation_with(
+        &self,
+        channel: &str,
+        business_date: &str,
+        file: Option<&Path>,
+        on_phase: OnPhase<'_>,
+    ) -> AppResult<RunView> {
         let channel = parse_channel(channel)?;
         let date = validate::date("business_date", business_date)?;
         if channel == PaymentChannel::Counter {
@@ -99,15 +114,14 @@ impl App {
                 "COUNTER is reconciled by each cashier's CloseCashierDay",
             ));
         }
-        let statement = match file {
-            Some(path) => statement::from_file(channel, path)?,
-            None => statement::download(self, channel, date).await?,
-        };
+        let statement = statement::fetch(self, channel, date, file, on_phase).await?;
         if let Some(existing) =
             persist::find_run(&self.db, channel, date, &statement.sha256).await?
         {
+            on_phase(ReconcilePhase::AlreadyRecorded);
             return self.run_view(existing).await;
         }
+        on_phase(ReconcilePhase::LoadingLedger);
         let ledger = ledger::load(&self.db, channel, date).await?;
         let adjacent = ledger::adjacent_payments(&self.db, channel, date).await?;
         let adjacent_rows = adjacent::neighbour_rows(&self.db, channel, date).await?;
@@ -121,9 +135,18 @@ impl App {
                 payments: &adjacent,
             },
         };
+        on_phase(ReconcilePhase::Matching);
         let result = reconcile(&input, &MatchOptions::new(date));
-        let mut repairs = self.repairs(channel, &result.discrepancies).await?;
-        repairs.extend(self.ledger_only_notes(channel, &result.discrepancies).await);
+        let confirming =
+            progress::Confirming::start(&result.discrepancies, REPAIR_QUERIES_MAX, on_phase);
+        let mut repairs = self
+            .repairs(channel, &result.discrepancies, &confirming)
+            .await?;
+        repairs.extend(
+            self.ledger_only_notes(channel, &result.discrepancies, &confirming)
+                .await,
+        );
+        on_phase(ReconcilePhase::Recording);
         let run =
             persist::record(self, channel, date, (&statement, &rows), &result, &repairs).await?;
         self.run_view(run).await
@@ -135,6 +158,7 @@ impl App {
         &self,
         channel: PaymentChannel,
         discrepancies: &[Discrepancy],
+        confirming: &progress::Confirming<'_>,
     ) -> AppResult<Vec<(usize, Repair)>> {
         let mut repairs = Vec::new();
         let candidates = discrepancies.iter().enumerate().filter(|(_, d)| {
@@ -143,6 +167,7 @@ impl App {
                 && d.state == State::Open
         });
         for (index, item) in candidates.take(REPAIR_QUERIES_MAX) {
+            confirming.tick();
             let order = payment::Entity::find()
                 .filter(payment::Column::OutTradeNo.eq(&item.out_trade_no))
                 .one(&self.db)
@@ -175,6 +200,7 @@ impl App {
         &self,
         channel: PaymentChannel,
         discrepancies: &[Discrepancy],
+        confirming: &progress::Confirming<'_>,
     ) -> Vec<(usize, Repair)> {
         let candidates = discrepancies.iter().enumerate().filter(|(_, d)| {
             d.class == Class::LedgerOnly
@@ -183,6 +209,7 @@ impl App {
         });
         let mut notes = Vec::new();
         for (index, item) in candidates.take(REPAIR_QUERIES_MAX) {
+            confirming.tick();
             let note = match self.query_paid(channel, &item.out_trade_no).await {
                 Ok(Some(evidence)) => format!(
                     "the gateway reports it paid at {} but the statement has no row; \

@@ -1,11 +1,13 @@
 //! Getting one day's statement: from a file finance already has, or downloaded through the
-//! channel's client. "Not ready yet" is an error the caller can retry later; "no trades that
-//! day" is an empty statement. A file that fails the strict parser is rejected whole.
+//! channel's client. "Not ready yet" is `AppError::NotReady`, which the caller can retry
+//! later; "no trades that day" is an empty statement. A file that fails the strict parser is
+//! rejected whole.
 
 use std::path::Path;
 
 use chrono::NaiveDate;
 
+use super::progress::{OnPhase, ReconcilePhase};
 use crate::app::gateways::Channel;
 use crate::app::settlement::PaymentChannel;
 use crate::app::{App, AppError, AppResult};
@@ -35,6 +37,32 @@ pub fn api_file(dir: Option<&Path>, name: &str) -> AppResult<std::path::PathBuf>
 
 /// Reads and parses a statement file: Alipay zip or CSV, WeChat plain or gzip.
 pub fn from_file(channel: PaymentChannel, path: &Path) -> AppResult<Statement> {
+    parse(channel, &read_file(path)?)
+}
+
+/// The statement of `date`, from `file` or downloaded, telling `on_phase` as it goes.
+pub async fn fetch(
+    app: &App,
+    channel: PaymentChannel,
+    date: NaiveDate,
+    file: Option<&Path>,
+    on_phase: OnPhase<'_>,
+) -> AppResult<Statement> {
+    on_phase(ReconcilePhase::FetchingStatement {
+        downloading: file.is_none(),
+    });
+    let bytes = match file {
+        Some(path) => read_file(path)?,
+        None => match download_bytes(app, channel, date).await? {
+            Some(bytes) => bytes,
+            None => return Ok(empty(channel)),
+        },
+    };
+    on_phase(ReconcilePhase::ParsingStatement);
+    parse(channel, &bytes)
+}
+
+fn read_file(path: &Path) -> AppResult<Vec<u8>> {
     let size = std::fs::metadata(path)
         .map_err(|e| AppError::invalid("file", format!("{}: {e}", path.display())))?
         .len();
@@ -44,9 +72,7 @@ pub fn from_file(channel: PaymentChannel, path: &Path) -> AppResult<Statement> {
             format!("larger than {STATEMENT_BYTES_MAX} bytes"),
         ));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| AppError::invalid("file", format!("{}: {e}", path.display())))?;
-    parse(channel, &bytes)
+    std::fs::read(path).map_err(|e| AppError::invalid("file", format!("{}: {e}", path.display())))
 }
 
 /// Parses statement bytes strictly; a rejection names the line.
@@ -99,25 +125,35 @@ fn gateway_failed(channel: PaymentChannel, err: &GatewayError) -> AppError {
 }
 
 fn not_ready(channel: PaymentChannel, date: NaiveDate) -> AppError {
-    AppError::FailedPrecondition(format!(
+    AppError::NotReady(format!(
         "the {} statement of {date} is not ready yet (gateways publish it after ~10:00 Beijing time the next day); retry later",
         channel.as_str()
     ))
 }
 
-/// Downloads the statement of `date` through the channel's client.
+/// Downloads and parses the statement of `date` through the channel's client.
 pub async fn download(app: &App, channel: PaymentChannel, date: NaiveDate) -> AppResult<Statement> {
+    match download_bytes(app, channel, date).await? {
+        Some(bytes) => parse(channel, &bytes),
+        None => Ok(empty(channel)),
+    }
+}
+
+/// The statement file of `date` as the gateway sends it; `None` when the gateway had no trades
+/// that day.
+async fn download_bytes(
+    app: &App,
+    channel: PaymentChannel,
+    date: NaiveDate,
+) -> AppResult<Option<Vec<u8>>> {
     let now = app.now();
     let fail = |e: GatewayError| gateway_failed(channel, &e);
     match channel {
         PaymentChannel::Alipay => {
             let client = enabled(&app.gateways.alipay)?;
             match client.bill_download_url(date, now).await.map_err(fail)? {
-                BillUrl::Url(url) => {
-                    let bytes = client.download_bill(&url).await.map_err(fail)?;
-                    parse(channel, &bytes)
-                }
-                BillUrl::NoBill => Ok(empty(channel)),
+                BillUrl::Url(url) => Ok(Some(client.download_bill(&url).await.map_err(fail)?)),
+                BillUrl::NoBill => Ok(None),
                 BillUrl::NotReady => Err(not_ready(channel, date)),
             }
         }
@@ -131,14 +167,13 @@ pub async fn download(app: &App, channel: PaymentChannel, date: NaiveDate) -> Ap
                 TradeBill::Ready {
                     hash_value,
                     download_url,
-                } => {
-                    let bytes = client
+                } => Ok(Some(
+                    client
                         .download_bill(&download_url, &hash_value, now)
                         .await
-                        .map_err(fail)?;
-                    parse(channel, &bytes)
-                }
-                TradeBill::NoStatement => Ok(empty(channel)),
+                        .map_err(fail)?,
+                )),
+                TradeBill::NoStatement => Ok(None),
                 TradeBill::NotReady => Err(not_ready(channel, date)),
             }
         }
