@@ -31,6 +31,10 @@ pub struct WebhookBench {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Notifications posted first and not measured, so connection pools and caches are warm
+    /// as in a running service.
+    #[arg(long, default_value_t = 1_000)]
+    pub warmup: u64,
     /// `sqlite` (a fresh file) or a PostgreSQL server URL (a fresh database is created).
     #[arg(long, env = "BILLING_BENCH_DATABASE", default_value = "sqlite")]
     pub database: String,
@@ -63,7 +67,21 @@ pub async fn run(bench: WebhookBench) -> anyhow::Result<()> {
         describe(&bench.database)
     );
     let account_id = seed_accounts(&app, bench.notifications).await?;
+    seed_orders(
+        &app,
+        account_id,
+        "WBWARM",
+        bench.warmup.min(bench.notifications),
+    )
+    .await?;
     seed_orders(&app, account_id, "WBHTTP", bench.notifications).await?;
+    let warmup = signed_bodies(
+        &gateway_key,
+        "WBWARM",
+        bench.warmup.min(bench.notifications),
+    )
+    .await?;
+    post_all(&url, warmup, bench.concurrency).await?;
     let bodies = signed_bodies(&gateway_key, "WBHTTP", bench.notifications).await?;
     let started = Instant::now();
     let latencies = post_all(&url, bodies, bench.concurrency).await?;
@@ -179,7 +197,9 @@ async fn seed_orders(
 
 fn notification(prefix: &str, i: u64) -> Params {
     let mut params = Params::new();
-    let trade_no = format!("20250101220014{i:014}");
+    // Distinct gateway trade numbers per prefix (warm-up, measured, database only).
+    let series: u32 = prefix.bytes().map(u32::from).sum::<u32>() % 10_000;
+    let trade_no = format!("2025010122{series:04}{i:014}");
     for (k, v) in [
         ("notify_id", format!("bench{i}")),
         ("notify_type", "trade_status_sync".into()),
