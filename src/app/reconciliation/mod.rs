@@ -11,7 +11,7 @@
 //! once: PostgreSQL takes an advisory transaction lock on the pair, SQLite's `BEGIN
 //! IMMEDIATE` already admits one writer.
 
-mod ledger;
+pub(crate) mod ledger;
 mod persist;
 mod resolve;
 pub mod statement;
