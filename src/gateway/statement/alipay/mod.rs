@@ -235,20 +235,21 @@ fn parse_rows(text: &str, layout: &Layout) -> Result<Vec<StatementRow>> {
         .from_reader(data.as_bytes());
     let mut rows = Vec::with_capacity(data.len() / 200);
     let mut record = csv::StringRecord::new();
+    let mut lines = RecordLines::new(data);
     loop {
-        let line = layout.header_line + record_line(data, reader.position().byte());
+        let before = reader.position().byte();
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(error) => {
                 return Err(StatementError::UnexpectedLine {
-                    line,
+                    line: layout.header_line + record_line(data, before),
                     reason: format!("unreadable CSV: {error}"),
                 });
             }
         }
         let start = record.position().map_or(0, csv::Position::byte);
-        let line = layout.header_line + record_line(data, start);
+        let line = layout.header_line + lines.line_of(start);
         if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
             continue;
         }
@@ -264,17 +265,56 @@ fn parse_rows(text: &str, layout: &Layout) -> Result<Vec<StatementRow>> {
     Ok(rows)
 }
 
-/// 1-based line within `data` of the record starting at byte `start`. The csv reader's own
-/// line counter lags on CRLF input, and a record's start may sit on the previous line end.
-fn record_line(data: &str, start: u64) -> usize {
-    let bytes = data.as_bytes();
+/// Start of the record at byte `start`: a record's start may sit on the previous line end.
+fn record_start(bytes: &[u8], start: u64) -> usize {
     let mut at = usize::try_from(start)
         .unwrap_or(bytes.len())
         .min(bytes.len());
     while bytes.get(at).is_some_and(|&b| b == b'\r' || b == b'\n') {
         at += 1;
     }
-    line_of_offset(bytes, at)
+    at
+}
+
+/// 1-based line within `data` of the record starting at byte `start`. The csv reader's own
+/// line counter lags on CRLF input, and a record's start may sit on the previous line end.
+fn record_line(data: &str, start: u64) -> usize {
+    let bytes = data.as_bytes();
+    line_of_offset(bytes, record_start(bytes, start))
+}
+
+/// [`record_line`] for records read in order: counts only the line ends since the previous
+/// record, so numbering every row of a file is linear in its size, not quadratic.
+struct RecordLines<'a> {
+    bytes: &'a [u8],
+    /// Byte offset up to which line ends have been counted, and the 1-based line there.
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> RecordLines<'a> {
+    fn new(data: &'a str) -> RecordLines<'a> {
+        RecordLines {
+            bytes: data.as_bytes(),
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    fn line_of(&mut self, start: u64) -> usize {
+        let at = record_start(self.bytes, start);
+        if at < self.offset {
+            // Not in order (never with the csv reader): count from the start.
+            return line_of_offset(self.bytes, at);
+        }
+        let newlines = self
+            .bytes
+            .get(self.offset..at)
+            .map_or(0, |span| span.iter().filter(|&&b| b == b'\n').count());
+        self.line += newlines;
+        self.offset = at;
+        self.line
+    }
 }
 
 /// A field with Alipay's padding (trailing tab, spaces) removed.
