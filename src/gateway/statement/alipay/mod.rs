@@ -79,9 +79,7 @@ pub fn parse_alipay_zip(bytes: &[u8]) -> Result<Statement> {
             max: STATEMENT_BYTES_MAX,
         });
     }
-    let mut statement = parse_alipay_csv(&csv)?;
-    statement.sha256 = sha256_hex(bytes);
-    Ok(statement)
+    parse_detail(&csv, sha256_hex(bytes))
 }
 
 /// Entry names are GBK without the UTF-8 flag; a writer that did set the flag wrote UTF-8.
@@ -95,6 +93,12 @@ fn entry_name(raw: &[u8]) -> String {
 
 /// Parses the GBK `业务明细.csv` itself. `sha256` of the result is of `bytes`.
 pub fn parse_alipay_csv(bytes: &[u8]) -> Result<Statement> {
+    parse_detail(bytes, sha256_hex(bytes))
+}
+
+/// The detail file's bytes; `sha256` is of whatever the caller was handed (zip or CSV), so
+/// the CSV of a zip is not hashed for nothing.
+fn parse_detail(bytes: &[u8], sha256: String) -> Result<Statement> {
     let text = decode_gbk(bytes)?;
     let layout = Layout::find(&text)?;
     let mut rows = parse_rows(&text, &layout)?;
@@ -107,7 +111,7 @@ pub fn parse_alipay_csv(bytes: &[u8]) -> Result<Statement> {
         business_date,
         rows,
         totals,
-        sha256: sha256_hex(bytes),
+        sha256,
     })
 }
 
