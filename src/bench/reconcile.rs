@@ -38,8 +38,9 @@ pub struct ReconcileBench {
     pub rows: usize,
     #[arg(long, value_enum, default_value_t = BenchChannel::Alipay)]
     pub channel: BenchChannel,
-    /// `sqlite` (a fresh file in a temporary directory) or a PostgreSQL server URL, on which
-    /// the bench creates and afterwards drops a fresh database.
+    /// `sqlite` (a fresh file in a temporary directory, removed after), a `sqlite://` URL of
+    /// a file to keep, or a PostgreSQL server URL, on which the bench creates and afterwards
+    /// drops a fresh database.
     #[arg(
         long,
         alias = "database",
@@ -97,6 +98,10 @@ pub async fn run(bench: ReconcileBench) -> anyhow::Result<()> {
         .unwrap_or_else(|| std::env::temp_dir().join("water-billing-bench-reconcile"));
     if bench.measure_only {
         return measure(&bench, &out).await;
+    }
+    if bench.database_url.starts_with("sqlite:") {
+        // A SQLite URL names a file to keep: `--measure-only` can time it again later.
+        return setup_and_measure(&bench, &out, &bench.database_url).await;
     }
     let database = bench_database(&bench.database_url).await?;
     let url = database.url.clone();
