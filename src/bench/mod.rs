@@ -2,6 +2,7 @@
 //! Benchmarks report rates and latencies; tests never time anything.
 
 pub mod billing;
+pub mod reconcile;
 pub mod webhooks;
 
 use clap::{Args, Subcommand};
@@ -18,11 +19,14 @@ pub enum BenchTarget {
     Billing(billing::BillingBench),
     /// Post signed notifications over HTTP and time verified, committed webhooks.
     Webhooks(webhooks::WebhookBench),
+    /// Time one day's reconciliation (parse, ledger load, match) against a generated statement.
+    Reconcile(reconcile::ReconcileBench),
 }
 
 pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     match config.target {
         BenchTarget::Billing(bench) => billing::run(bench).await,
         BenchTarget::Webhooks(bench) => webhooks::run(bench).await,
+        BenchTarget::Reconcile(bench) => reconcile::run(bench).await,
     }
 }

@@ -13,7 +13,7 @@
 
 mod adjacent;
 mod daily;
-mod ledger;
+pub(crate) mod ledger;
 mod persist;
 mod progress;
 mod resolve;

@@ -180,11 +180,34 @@ fn parse_yuan(text: &str, decimals_max: usize) -> Option<Decimal> {
     text.parse::<Decimal>().ok()
 }
 
-/// Yuan text with at most two decimals as signed fen.
+/// Yuan text with at most two decimals as signed fen. The same acceptance as
+/// [`parse_yuan`] (then times 100 into `i64`), computed in integers: every row has several
+/// amounts, and going through `Decimal` was a visible part of parsing a large statement.
 fn parse_fen(text: &str) -> Option<i64> {
-    let yuan = parse_yuan(text, 2)?;
-    let fen = yuan.checked_mul(Decimal::ONE_HUNDRED)?;
-    i64::try_from(fen.normalize()).ok()
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    if unsigned.ends_with('.') || whole.is_empty() || whole.len() > 18 || fraction.len() > 2 {
+        return None;
+    }
+    // At most 18 + 2 digits: no overflow in i128; the range check is the final conversion.
+    let mut fen: i128 = 0;
+    for byte in whole.bytes() {
+        fen = fen * 10 + digit(byte)?;
+    }
+    let mut scale = 10;
+    fen *= 100;
+    for byte in fraction.bytes() {
+        fen += digit(byte)? * scale;
+        scale /= 10;
+    }
+    i64::try_from(if negative { -fen } else { fen }).ok()
+}
+
+fn digit(byte: u8) -> Option<i128> {
+    byte.is_ascii_digit().then(|| i128::from(byte - b'0'))
 }
 
 /// Signed fen as yuan text, for error messages.
@@ -192,9 +215,35 @@ fn fen_text(fen: i64) -> String {
     Decimal::new(fen, 2).to_string()
 }
 
-/// `yyyy-MM-dd HH:mm:ss`.
+/// `yyyy-MM-dd HH:mm:ss`. The exact 19-character form every statement row uses is read
+/// directly (chrono's format interpreter was a visible part of parsing a large statement);
+/// anything else goes through `parse_from_str` as before, so what is accepted is unchanged.
 fn parse_time(text: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok()
+    parse_time_fixed(text).or_else(|| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok())
+}
+
+fn parse_time_fixed(text: &str) -> Option<NaiveDateTime> {
+    let b = text.as_bytes();
+    if b.len() != 19 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    if b.get(10) != Some(&b' ') || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<u32> {
+        b.get(from..to)?.iter().try_fold(0_u32, |n, &byte| {
+            byte.is_ascii_digit()
+                .then(|| n * 10 + u32::from(byte - b'0'))
+        })
+    };
+    let year = i32::try_from(number(0, 4)?).ok()?;
+    // A leap second (60) is left to chrono's own rules.
+    let second = number(17, 19).filter(|&s| s < 60)?;
+    NaiveDate::from_ymd_opt(year, number(5, 7)?, number(8, 10)?)?.and_hms_opt(
+        number(11, 13)?,
+        number(14, 16)?,
+        second,
+    )
 }
 
 #[cfg(test)]

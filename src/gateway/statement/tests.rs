@@ -486,3 +486,55 @@ fn wechat_bill_written_by_the_simulator_parses_and_ties() {
     assert_eq!(plain.rows[2].kind, RowKind::Refund);
     assert_eq!(plain.rows[2].refund_no.as_deref(), Some("RF2025031400001"));
 }
+
+/// The reference the integer `parse_fen` replaced: through `Decimal`.
+fn fen_by_decimal(text: &str) -> Option<i64> {
+    let yuan = super::parse_yuan(text, 2)?;
+    i64::try_from(yuan.checked_mul(Decimal::ONE_HUNDRED)?.normalize()).ok()
+}
+
+#[test]
+fn integer_fen_parsing_agrees_with_the_decimal_reference_at_the_edges() {
+    for text in [
+        "0",
+        "-0.00",
+        "35.8",
+        "35.80",
+        "-0.04",
+        "007.5",
+        "1.",
+        ".5",
+        "-",
+        "",
+        "+1",
+        "1e3",
+        "1.234",
+        "3.5.1",
+        " 1",
+        "92233720368547758.07",
+        "92233720368547758.08",
+        "-92233720368547758.08",
+        "-92233720368547758.09",
+        "999999999999999999.99",
+        "1999999999999999999",
+    ] {
+        assert_eq!(parse_fen(text), fen_by_decimal(text), "{text:?}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn integer_fen_parsing_agrees_with_the_decimal_reference(text in "-?[0-9.+e ]{0,22}") {
+        proptest::prop_assert_eq!(parse_fen(&text), fen_by_decimal(&text));
+    }
+
+    #[test]
+    fn the_direct_time_reader_agrees_with_chrono(
+        y in 0_u32..10_000, mo in 0_u32..14, d in 0_u32..33, h in 0_u32..25, mi in 0_u32..61,
+        s in 0_u32..62,
+    ) {
+        let text = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+        let chrono = NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S").ok();
+        proptest::prop_assert_eq!(super::parse_time(&text), chrono);
+    }
+}

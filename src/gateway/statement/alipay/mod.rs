@@ -79,9 +79,7 @@ pub fn parse_alipay_zip(bytes: &[u8]) -> Result<Statement> {
             max: STATEMENT_BYTES_MAX,
         });
     }
-    let mut statement = parse_alipay_csv(&csv)?;
-    statement.sha256 = sha256_hex(bytes);
-    Ok(statement)
+    parse_detail(&csv, sha256_hex(bytes))
 }
 
 /// Entry names are GBK without the UTF-8 flag; a writer that did set the flag wrote UTF-8.
@@ -95,6 +93,12 @@ fn entry_name(raw: &[u8]) -> String {
 
 /// Parses the GBK `业务明细.csv` itself. `sha256` of the result is of `bytes`.
 pub fn parse_alipay_csv(bytes: &[u8]) -> Result<Statement> {
+    parse_detail(bytes, sha256_hex(bytes))
+}
+
+/// The detail file's bytes; `sha256` is of whatever the caller was handed (zip or CSV), so
+/// the CSV of a zip is not hashed for nothing.
+fn parse_detail(bytes: &[u8], sha256: String) -> Result<Statement> {
     let text = decode_gbk(bytes)?;
     let layout = Layout::find(&text)?;
     let mut rows = parse_rows(&text, &layout)?;
@@ -107,7 +111,7 @@ pub fn parse_alipay_csv(bytes: &[u8]) -> Result<Statement> {
         business_date,
         rows,
         totals,
-        sha256: sha256_hex(bytes),
+        sha256,
     })
 }
 
@@ -235,20 +239,21 @@ fn parse_rows(text: &str, layout: &Layout) -> Result<Vec<StatementRow>> {
         .from_reader(data.as_bytes());
     let mut rows = Vec::with_capacity(data.len() / 200);
     let mut record = csv::StringRecord::new();
+    let mut lines = RecordLines::new(data);
     loop {
-        let line = layout.header_line + record_line(data, reader.position().byte());
+        let before = reader.position().byte();
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(error) => {
                 return Err(StatementError::UnexpectedLine {
-                    line,
+                    line: layout.header_line + record_line(data, before),
                     reason: format!("unreadable CSV: {error}"),
                 });
             }
         }
         let start = record.position().map_or(0, csv::Position::byte);
-        let line = layout.header_line + record_line(data, start);
+        let line = layout.header_line + lines.line_of(start);
         if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
             continue;
         }
@@ -264,17 +269,56 @@ fn parse_rows(text: &str, layout: &Layout) -> Result<Vec<StatementRow>> {
     Ok(rows)
 }
 
-/// 1-based line within `data` of the record starting at byte `start`. The csv reader's own
-/// line counter lags on CRLF input, and a record's start may sit on the previous line end.
-fn record_line(data: &str, start: u64) -> usize {
-    let bytes = data.as_bytes();
+/// Start of the record at byte `start`: a record's start may sit on the previous line end.
+fn record_start(bytes: &[u8], start: u64) -> usize {
     let mut at = usize::try_from(start)
         .unwrap_or(bytes.len())
         .min(bytes.len());
     while bytes.get(at).is_some_and(|&b| b == b'\r' || b == b'\n') {
         at += 1;
     }
-    line_of_offset(bytes, at)
+    at
+}
+
+/// 1-based line within `data` of the record starting at byte `start`. The csv reader's own
+/// line counter lags on CRLF input, and a record's start may sit on the previous line end.
+fn record_line(data: &str, start: u64) -> usize {
+    let bytes = data.as_bytes();
+    line_of_offset(bytes, record_start(bytes, start))
+}
+
+/// [`record_line`] for records read in order: counts only the line ends since the previous
+/// record, so numbering every row of a file is linear in its size, not quadratic.
+struct RecordLines<'a> {
+    bytes: &'a [u8],
+    /// Byte offset up to which line ends have been counted, and the 1-based line there.
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> RecordLines<'a> {
+    fn new(data: &'a str) -> RecordLines<'a> {
+        RecordLines {
+            bytes: data.as_bytes(),
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    fn line_of(&mut self, start: u64) -> usize {
+        let at = record_start(self.bytes, start);
+        if at < self.offset {
+            // Not in order (never with the csv reader): count from the start.
+            return line_of_offset(self.bytes, at);
+        }
+        let newlines = self
+            .bytes
+            .get(self.offset..at)
+            .map_or(0, |span| span.iter().filter(|&&b| b == b'\n').count());
+        self.line += newlines;
+        self.offset = at;
+        self.line
+    }
 }
 
 /// A field with Alipay's padding (trailing tab, spaces) removed.
