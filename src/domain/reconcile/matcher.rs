@@ -3,6 +3,15 @@
 
 use std::collections::HashMap;
 
+/// Hash maps keyed by order and refund numbers: foldhash instead of SipHash (hashing 2–3 M
+/// string keys dominated matching). Seeded per process; the keys come from our own ledger and
+/// a statement the gateway signed, so flooding is not a concern.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+fn map_with_capacity<K, V>(capacity: usize) -> FastMap<K, V> {
+    FastMap::with_capacity_and_hasher(capacity, Default::default())
+}
+
 use chrono::{NaiveDateTime, TimeDelta};
 
 use super::totals::totals;
@@ -20,6 +29,7 @@ pub fn reconcile(input: &ReconcileInput<'_>, options: &MatchOptions) -> Reconcil
             Movement::Refund => matcher.refund_row(index, row),
         }
     }
+    matcher.rows_by_gateway_no();
     matcher.unclaimed_payments();
     matcher.unclaimed_refunds();
     matcher.duplicates();
@@ -108,13 +118,14 @@ fn item(
 struct Matcher<'a> {
     input: &'a ReconcileInput<'a>,
     options: &'a MatchOptions,
-    payments_by_order: HashMap<&'a str, usize>,
-    payments_by_gateway_no: HashMap<&'a str, usize>,
+    payments_by_order: FastMap<&'a str, usize>,
+    /// Payment rows whose order number is not in the ledger, for the second pass.
+    by_gateway_no: Vec<usize>,
     payment_claimed: Vec<bool>,
-    refunds_by_no: HashMap<&'a str, usize>,
-    refunds_by_order: HashMap<&'a str, Vec<usize>>,
+    refunds_by_no: FastMap<&'a str, usize>,
+    refunds_by_order: FastMap<&'a str, Vec<usize>>,
     refund_claimed: Vec<bool>,
-    neighbour_payments: HashMap<&'a str, &'a LedgerPayment>,
+    neighbour_payments: FastMap<&'a str, &'a LedgerPayment>,
     matched: Vec<Matched>,
     discrepancies: Vec<Discrepancy>,
 }
@@ -122,21 +133,17 @@ struct Matcher<'a> {
 impl<'a> Matcher<'a> {
     fn new(input: &'a ReconcileInput<'a>, options: &'a MatchOptions) -> Matcher<'a> {
         let payments = input.payments;
-        let mut payments_by_order = HashMap::with_capacity(payments.len());
-        let mut payments_by_gateway_no = HashMap::with_capacity(payments.len());
+        let mut payments_by_order = map_with_capacity(payments.len());
         for (index, payment) in payments.iter().enumerate() {
             // Order numbers are unique in the ledger; should one repeat, the first entry
             // matches and the repeat stays LEDGER_ONLY where finance sees it.
             payments_by_order
                 .entry(payment.out_trade_no.as_str())
                 .or_insert(index);
-            if let Some(number) = payment.gateway_trade_no.as_deref() {
-                payments_by_gateway_no.entry(number).or_insert(index);
-            }
         }
-        let mut refunds_by_no = HashMap::with_capacity(input.refunds.len());
-        let mut refunds_by_order: HashMap<&str, Vec<usize>> =
-            HashMap::with_capacity(input.refunds.len());
+        let mut refunds_by_no = map_with_capacity(input.refunds.len());
+        let mut refunds_by_order: FastMap<&str, Vec<usize>> =
+            map_with_capacity(input.refunds.len());
         for (index, refund) in input.refunds.iter().enumerate() {
             refunds_by_no
                 .entry(refund.refund_no.as_str())
@@ -157,7 +164,7 @@ impl<'a> Matcher<'a> {
             neighbour_payments,
             options,
             payments_by_order,
-            payments_by_gateway_no,
+            by_gateway_no: Vec::new(),
             payment_claimed: vec![false; payments.len()],
             refunds_by_no,
             refunds_by_order,
@@ -186,15 +193,47 @@ impl<'a> Matcher<'a> {
         }
     }
 
+    /// First pass: a payment row whose order number we know is settled now; the others wait
+    /// for [`Self::rows_by_gateway_no`].
     fn payment_row(&mut self, index: usize, row: &'a GatewayRow) {
-        let found = self
+        match self
             .payments_by_order
             .get(row.out_trade_no.as_str())
-            .or_else(|| {
-                self.payments_by_gateway_no
-                    .get(row.gateway_trade_no.as_str())
-            })
-            .copied();
+            .copied()
+        {
+            Some(at) => self.settle_payment_row(index, row, Some(at)),
+            None => self.by_gateway_no.push(index),
+        }
+    }
+
+    /// Second pass, for rows whose order number is not ours: look for an unclaimed payment
+    /// with the gateway's trade number. Indexing only the unclaimed payments keeps the
+    /// common day (every row found by order number) to one hash map.
+    fn rows_by_gateway_no(&mut self) {
+        if self.by_gateway_no.is_empty() {
+            return;
+        }
+        let payments = self.input.payments;
+        let mut by_number: FastMap<&'a str, usize> = map_with_capacity(self.by_gateway_no.len());
+        for (at, payment) in payments.iter().enumerate() {
+            if self.payment_claimed.get(at) == Some(&false)
+                && let Some(number) = payment.gateway_trade_no.as_deref()
+            {
+                by_number.entry(number).or_insert(at);
+            }
+        }
+        let statement = self.input.statement;
+        for index in std::mem::take(&mut self.by_gateway_no) {
+            if let Some(row) = statement.get(index) {
+                let found = by_number.get(row.gateway_trade_no.as_str()).copied();
+                self.settle_payment_row(index, row, found);
+            }
+        }
+        // Matches stay in statement row order.
+        self.matched.sort_by_key(|entry| entry.row);
+    }
+
+    fn settle_payment_row(&mut self, index: usize, row: &'a GatewayRow, found: Option<usize>) {
         let unclaimed = found.filter(|&at| self.payment_claimed.get(at) == Some(&false));
         let payments = self.input.payments;
         match unclaimed.and_then(|at| payments.get(at).map(|p| (at, p))) {
@@ -285,7 +324,7 @@ impl<'a> Matcher<'a> {
     }
 
     fn unclaimed_payments(&mut self) {
-        let neighbours: HashMap<&str, &GatewayRow> = self
+        let neighbours: FastMap<&str, &GatewayRow> = self
             .input
             .neighbours
             .statement_rows
@@ -310,7 +349,7 @@ impl<'a> Matcher<'a> {
 
     /// A refund we recorded that the statement does not show: refunded on one side only.
     fn unclaimed_refunds(&mut self) {
-        let neighbours: HashMap<&str, &GatewayRow> = self
+        let neighbours: FastMap<&str, &GatewayRow> = self
             .input
             .neighbours
             .statement_rows
@@ -348,8 +387,8 @@ impl<'a> Matcher<'a> {
 
     /// Later matched payments of one account and amount become DUPLICATEs of the earliest.
     fn duplicates(&mut self) {
-        let mut earliest: HashMap<(&str, i64), &LedgerPayment> =
-            HashMap::with_capacity(self.matched.len());
+        let mut earliest: FastMap<(&str, i64), &LedgerPayment> =
+            map_with_capacity(self.matched.len());
         for entry in &self.matched {
             if let Some(payment) = self.duplicate_candidate(entry) {
                 let key = (payment.account_no.as_str(), payment.amount_fen);
