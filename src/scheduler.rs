@@ -122,8 +122,8 @@ impl DailyReconciliation {
     async fn attempt(&self, app: &App, channel: PaymentChannel, date: NaiveDate) -> DayStatus {
         let channel_name = channel.as_str();
         match app.latest_reconciliation_run(channel, date).await {
-            Ok(Some(view)) => {
-                tracing::info!(channel = channel_name, %date, run_id = view.run.id, "already reconciled; skipping");
+            Ok(Some(run)) => {
+                tracing::info!(channel = channel_name, %date, run_id = run.id, "already reconciled; skipping");
                 return DayStatus::Recorded;
             }
             Ok(None) => {}

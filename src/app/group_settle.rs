@@ -216,12 +216,7 @@ async fn post_all(app: &App, txn: &impl ConnectionTrait, to_post: &[ToPost<'_>])
         }
         let entry = payment_received(item.channel.ledger(), &allocation);
         let key = format!("{}:{}", entry.kind, order.out_trade_no);
-        if !entry.is_balanced() {
-            return Err(AppError::Database(sea_orm::DbErr::Custom(format!(
-                "unbalanced journal entry {key}"
-            ))));
-        }
-        let (head, rows) = entry_rows(&key, &entry, Some(order.account_id), business_date);
+        let (head, rows) = entry_rows(&key, &entry, Some(order.account_id), business_date)?;
         heads.push(head);
         postings.extend(rows);
     }

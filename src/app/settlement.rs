@@ -279,12 +279,7 @@ pub async fn write_entry(
     account_id: Option<i64>,
     posted_on: NaiveDate,
 ) -> AppResult<()> {
-    if !entry.is_balanced() {
-        return Err(AppError::Database(sea_orm::DbErr::Custom(format!(
-            "unbalanced journal entry {key}"
-        ))));
-    }
-    let (head, postings) = entry_rows(key, entry, account_id, posted_on);
+    let (head, postings) = entry_rows(key, entry, account_id, posted_on)?;
     journal_entry::Entity::insert(head)
         .exec_without_returning(txn)
         .await?;
@@ -294,16 +289,23 @@ pub async fn write_entry(
     Ok(())
 }
 
-/// The rows of a journal entry: its head and its postings.
+type EntryRows = (
+    journal_entry::ActiveModel,
+    Vec<journal_posting::ActiveModel>,
+);
+
+/// The rows of a journal entry, its head and its postings; an unbalanced entry is refused.
 pub(crate) fn entry_rows(
     key: &str,
     entry: &JournalEntry,
     account_id: Option<i64>,
     posted_on: NaiveDate,
-) -> (
-    journal_entry::ActiveModel,
-    Vec<journal_posting::ActiveModel>,
-) {
+) -> AppResult<EntryRows> {
+    if !entry.is_balanced() {
+        return Err(AppError::Database(sea_orm::DbErr::Custom(format!(
+            "unbalanced journal entry {key}"
+        ))));
+    }
     let head = journal_entry::ActiveModel {
         entry_key: Set(key.to_owned()),
         kind: Set(entry.kind.to_owned()),
@@ -324,7 +326,7 @@ pub(crate) fn entry_rows(
             ..Default::default()
         })
         .collect();
-    (head, postings)
+    Ok((head, postings))
 }
 
 /// Money that arrived but cannot be applied, once per gateway trade and reason.

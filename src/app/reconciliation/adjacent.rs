@@ -10,14 +10,15 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QuerySelect, Set,
 };
 
 use super::HELD;
+use super::persist::latest_run;
 use crate::app::payments::beijing_to_utc;
 use crate::app::settlement::PaymentChannel;
 use crate::app::{AppError, AppResult};
-use crate::db::entity::{discrepancy, discrepancy_action, reconciliation_run, statement_row};
+use crate::db::entity::{discrepancy, discrepancy_action, statement_row};
 use crate::db::writes::insert_chunked;
 use crate::domain::reconcile::{GatewayRow, HeldItem, HeldVerdict, Movement, recheck_held};
 use crate::gateway::beijing::BEIJING;
@@ -28,6 +29,15 @@ const STORE_BATCH_ROWS: usize = 5_000;
 
 /// The operator name of changes the service makes on its own.
 const SERVICE_OPERATOR: &str = "reconciliation";
+
+/// A stored movement name (`PAYMENT` or `REFUND`) as the matcher's type.
+fn movement_of(name: &str) -> Movement {
+    if name == "REFUND" {
+        Movement::Refund
+    } else {
+        Movement::Payment
+    }
+}
 
 fn movement_name(kind: RowKind) -> &'static str {
     match kind {
@@ -74,20 +84,6 @@ pub async fn store_rows(
     Ok(())
 }
 
-/// The newest recorded run of `channel` on `date`.
-async fn latest_run(
-    db: &impl ConnectionTrait,
-    channel: PaymentChannel,
-    date: NaiveDate,
-) -> AppResult<Option<reconciliation_run::Model>> {
-    Ok(reconciliation_run::Entity::find()
-        .filter(reconciliation_run::Column::Channel.eq(channel.as_str()))
-        .filter(reconciliation_run::Column::BusinessDate.eq(date))
-        .order_by_desc(reconciliation_run::Column::Version)
-        .one(db)
-        .await?)
-}
-
 type StoredRow = (
     i32,
     String,
@@ -121,11 +117,7 @@ async fn run_rows(db: &impl ConnectionTrait, run_id: i64) -> AppResult<Vec<Gatew
         .map(
             |(line_no, movement, out_trade_no, gateway_trade_no, refund_no, amount_fen, at)| {
                 GatewayRow {
-                    movement: if movement == "REFUND" {
-                        Movement::Refund
-                    } else {
-                        Movement::Payment
-                    },
+                    movement: movement_of(&movement),
                     out_trade_no,
                     gateway_trade_no,
                     refund_no,
@@ -158,11 +150,7 @@ pub async fn neighbour_rows(
 
 fn held_item(item: &discrepancy::Model) -> HeldItem {
     HeldItem {
-        movement: if item.movement == "REFUND" {
-            Movement::Refund
-        } else {
-            Movement::Payment
-        },
+        movement: movement_of(&item.movement),
         out_trade_no: item.out_trade_no.clone(),
         refund_no: item.refund_no.clone(),
         amount_fen: item.ledger_fen.unwrap_or_default(),

@@ -3,9 +3,7 @@
 //! reconciled once however many replicas schedule it.
 
 use chrono::NaiveDate;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::RunView;
 use crate::app::settlement::PaymentChannel;
 use crate::app::{App, AppResult};
 use crate::db::entity::reconciliation_run;
@@ -16,16 +14,7 @@ impl App {
         &self,
         channel: PaymentChannel,
         date: NaiveDate,
-    ) -> AppResult<Option<RunView>> {
-        let newest = reconciliation_run::Entity::find()
-            .filter(reconciliation_run::Column::Channel.eq(channel.as_str()))
-            .filter(reconciliation_run::Column::BusinessDate.eq(date))
-            .order_by_desc(reconciliation_run::Column::Version)
-            .one(&self.db)
-            .await?;
-        match newest {
-            Some(run) => Ok(Some(self.run_view(run).await?)),
-            None => Ok(None),
-        }
+    ) -> AppResult<Option<reconciliation_run::Model>> {
+        super::persist::latest_run(&self.db, channel, date).await
     }
 }

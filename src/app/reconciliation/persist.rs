@@ -34,6 +34,20 @@ pub async fn find_run(
         .await?)
 }
 
+/// The newest recorded run of `channel` on `date` (any version).
+pub async fn latest_run(
+    db: &impl ConnectionTrait,
+    channel: PaymentChannel,
+    date: NaiveDate,
+) -> AppResult<Option<reconciliation_run::Model>> {
+    Ok(reconciliation_run::Entity::find()
+        .filter(reconciliation_run::Column::Channel.eq(channel.as_str()))
+        .filter(reconciliation_run::Column::BusinessDate.eq(date))
+        .order_by_desc(reconciliation_run::Column::Version)
+        .one(db)
+        .await?)
+}
+
 /// PostgreSQL: one recorder per channel/date across replicas, until the transaction ends.
 async fn lock_channel_date(
     txn: &impl ConnectionTrait,
@@ -146,12 +160,7 @@ pub async fn record(
         txn.rollback().await?;
         return Ok(existing);
     }
-    let previous = reconciliation_run::Entity::find()
-        .filter(reconciliation_run::Column::Channel.eq(channel.as_str()))
-        .filter(reconciliation_run::Column::BusinessDate.eq(date))
-        .order_by_desc(reconciliation_run::Column::Version)
-        .one(&txn)
-        .await?;
+    let previous = latest_run(&txn, channel, date).await?;
     let resolved = match &previous {
         Some(run) => resolved_items(&txn, run.id).await?,
         None => HashMap::new(),

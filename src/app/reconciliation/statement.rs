@@ -131,14 +131,6 @@ fn not_ready(channel: PaymentChannel, date: NaiveDate) -> AppError {
     ))
 }
 
-/// Downloads and parses the statement of `date` through the channel's client.
-pub async fn download(app: &App, channel: PaymentChannel, date: NaiveDate) -> AppResult<Statement> {
-    match download_bytes(app, channel, date).await? {
-        Some(bytes) => parse(channel, &bytes),
-        None => Ok(empty(channel)),
-    }
-}
-
 /// The statement file of `date` as the gateway sends it; `None` when the gateway had no trades
 /// that day.
 async fn download_bytes(
