@@ -11,6 +11,7 @@ mod m20261129_000001_billing_core;
 mod m20261129_000002_payments;
 mod m20261129_000003_reconciliation;
 mod m20261202_000004_statement_rows;
+mod m20261203_000005_compact_bills;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_payments::Migration),
             Box::new(m20261129_000003_reconciliation::Migration),
             Box::new(m20261202_000004_statement_rows::Migration),
+            Box::new(m20261203_000005_compact_bills::Migration),
         ]
     }
 }

@@ -16,7 +16,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use super::accounts::find_account;
 use super::validate;
 use super::{App, AppError, AppResult};
-use crate::db::entity::{account, bill, bill_line, bill_segment, meter};
+use crate::db::bill_lines::{self, StoredLine};
+use crate::db::entity::{account, bill, bill_segment, meter};
 use crate::db::queries;
 use crate::db::writes::{BillRows, MeterKey};
 use crate::domain::billing::{
@@ -38,7 +39,7 @@ pub struct BillView {
     pub bill: bill::Model,
     pub account_no: String,
     pub segments: Vec<(String, bill_segment::Model)>,
-    pub lines: Vec<bill_line::Model>,
+    pub lines: Vec<StoredLine>,
 }
 
 /// What happened to one account in a batch.
@@ -224,11 +225,7 @@ impl App {
             .into_iter()
             .map(|s| (meters.get(&s.meter_id).cloned().unwrap_or_default(), s))
             .collect();
-        let lines = bill_line::Entity::find()
-            .filter(bill_line::Column::BillNo.eq(&bill.bill_no))
-            .order_by_asc(bill_line::Column::LineNo)
-            .all(&self.db)
-            .await?;
+        let lines = bill_lines::decode(&bill.lines)?;
         Ok(BillView {
             bill,
             account_no,
@@ -289,7 +286,7 @@ pub async fn prepare_batch(
 ) -> AppResult<(BillRows, Vec<(String, AccountOutcome)>)> {
     let account_ids: Vec<i64> = accounts.iter().map(|a| a.id).collect();
     let meters = meter::Entity::find()
-        .filter(meter::Column::AccountId.is_in(account_ids.iter().copied()))
+        .filter(queries::ids_in(meter::Column::AccountId, &account_ids))
         .order_by_asc(meter::Column::Id)
         .all(db)
         .await?;
@@ -307,11 +304,15 @@ pub async fn prepare_batch(
     let mut rows = BillRows::default();
     let mut outcomes = Vec::with_capacity(accounts.len());
     let no_versions = Vec::new();
+    let mut meters_of: HashMap<i64, Vec<&MeterContext>> = HashMap::new();
+    for context in &contexts {
+        meters_of
+            .entry(context.meter.account_id)
+            .or_default()
+            .push(context);
+    }
     for account in accounts {
-        let meters: Vec<&MeterContext> = contexts
-            .iter()
-            .filter(|c| c.meter.account_id == account.id)
-            .collect();
+        let meters = meters_of.remove(&account.id).unwrap_or_default();
         let snapshot = AccountSnapshot {
             account_no: &account.account_no,
             household_size: u32::try_from(account.household_size).unwrap_or(1),

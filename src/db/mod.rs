@@ -4,7 +4,9 @@
 //! Queries are plain functions taking a connection or transaction, so a use case decides where
 //! its transaction starts and ends. Rows become domain values here, never in `grpc/`.
 
+pub mod bill_lines;
 pub mod entity;
+mod nodelay;
 pub mod queries;
 pub mod writes;
 
@@ -37,7 +39,24 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
                 .busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))
                 .foreign_keys(true)
         });
+    let port = postgres_port(&config.database_url);
+    options.map_sqlx_postgres_pool_opts(move |pool| {
+        pool.after_connect(move |_connection, _meta| {
+            Box::pin(async move {
+                if let Err(err) = nodelay::set_on_sockets_to(port) {
+                    tracing::warn!(error = %err, "could not set TCP_NODELAY on database sockets");
+                }
+                Ok(())
+            })
+        })
+    });
     Database::connect(options).await
+}
+
+/// The server port of a PostgreSQL URL (5432 unless it names one).
+fn postgres_port(url: &str) -> u16 {
+    url.parse::<sea_orm::sqlx::postgres::PgConnectOptions>()
+        .map_or(5432, |options| options.get_port())
 }
 
 /// Applies pending migrations. On PostgreSQL an advisory lock makes replicas that start together

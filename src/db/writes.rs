@@ -1,19 +1,24 @@
 //! The rows one batch of bills writes, collected in memory and inserted with multi-row
 //! statements: a whole billing batch costs a handful of round trips in one transaction.
+//!
+//! A bill is three rows: the bill (its lines inline as JSON), a segment per meter read, and
+//! its usage per calendar year. The journal gets one `BILL_ISSUED` entry per batch and issue
+//! date, summing the batch's bills per ledger (the bills are the receivable's sub-ledger, so
+//! the per-account detail is on them); a prepayment applied to a bill stays an entry of its
+//! own, since an account's prepayment balance is read from its postings.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, Set};
 
-use super::entity::{
-    account, bill, bill_line, bill_segment, bill_usage, journal_entry, journal_posting,
-};
+use super::entity::{account, bill, bill_segment, bill_usage, journal_entry, journal_posting};
 use crate::app::billing::{PAID, PARTIALLY_PAID, UNPAID, bill_no};
 use crate::app::{AppError, AppResult};
 use crate::domain::billing::DraftBill;
 use crate::domain::calendar::Period;
 use crate::domain::journal::{JournalEntry, bill_issued, prepayment_applied};
+use crate::domain::rating::BillLine;
 
 /// Rows per INSERT statement: keeps every statement under SQLite's and PostgreSQL's
 /// bound-parameter limits (the widest table has 15 columns).
@@ -35,10 +40,19 @@ pub struct MeterKey {
 pub struct BillRows {
     bills: Vec<bill::ActiveModel>,
     segments: Vec<bill_segment::ActiveModel>,
-    lines: Vec<bill_line::ActiveModel>,
     usage: Vec<bill_usage::ActiveModel>,
     entries: Vec<journal_entry::ActiveModel>,
     postings: Vec<journal_posting::ActiveModel>,
+    /// Per issue date: the bills issued and all their lines, journalled as one entry.
+    issued: BTreeMap<NaiveDate, IssuedBills>,
+}
+
+#[derive(Debug)]
+struct IssuedBills {
+    first_bill_no: String,
+    account_id: i64,
+    count: usize,
+    lines: Vec<BillLine>,
 }
 
 fn int(value: u64) -> AppResult<i64> {
@@ -87,20 +101,10 @@ impl BillRows {
             status: Set(status.to_owned()),
             issued_on: Set(draft.issued_on),
             due_on: Set(draft.due_on),
+            lines: Set(super::bill_lines::encode(&draft.lines)?),
             ..Default::default()
         });
         self.push_segments(&number, draft, meters)?;
-        for (line_no, line) in draft.lines.iter().enumerate() {
-            self.lines.push(bill_line::ActiveModel {
-                bill_no: Set(number.clone()),
-                line_no: Set(i32::try_from(line_no + 1).unwrap_or(i32::MAX)),
-                kind: Set(line.kind.as_str().to_owned()),
-                volume_m3: Set(int(line.volume_m3)?),
-                unit_price: Set(line.unit_price.to_string()),
-                amount_fen: Set(line.amount.to_fen()),
-                ..Default::default()
-            });
-        }
         for &(year, volume) in &draft.usage_by_year {
             self.usage.push(bill_usage::ActiveModel {
                 bill_no: Set(number.clone()),
@@ -110,21 +114,40 @@ impl BillRows {
                 ..Default::default()
             });
         }
-        self.push_entry(
-            &number,
-            account.id,
-            draft.issued_on,
-            &bill_issued(&draft.lines),
-        );
+        let issued = self
+            .issued
+            .entry(draft.issued_on)
+            .or_insert_with(|| IssuedBills {
+                first_bill_no: number.clone(),
+                account_id: account.id,
+                count: 0,
+                lines: Vec::new(),
+            });
+        issued.count += 1;
+        issued.lines.extend(draft.lines.iter().copied());
         if draft.prepayment_applied.is_positive() {
-            self.push_entry(
-                &number,
-                account.id,
-                draft.issued_on,
-                &prepayment_applied(draft.prepayment_applied),
-            );
+            let entry = prepayment_applied(draft.prepayment_applied);
+            let key = format!("{}:{number}", entry.kind);
+            self.push_entry(key, Some(account.id), Some(number), draft.issued_on, &entry);
         }
         Ok(())
+    }
+
+    /// One `BILL_ISSUED` entry per issue date for the whole batch. A single bill's entry
+    /// names its bill and account; a batch's is keyed by its first bill and its size (unique,
+    /// since a bill number is issued once) and its postings carry no account.
+    fn push_issue_entries(&mut self) {
+        for (issued_on, issued) in std::mem::take(&mut self.issued) {
+            let entry = bill_issued(&issued.lines);
+            let first = issued.first_bill_no;
+            if issued.count == 1 {
+                let key = format!("{}:{first}", entry.kind);
+                self.push_entry(key, Some(issued.account_id), Some(first), issued_on, &entry);
+            } else {
+                let key = format!("{}:{first}+{}", entry.kind, issued.count - 1);
+                self.push_entry(key, None, None, issued_on, &entry);
+            }
+        }
     }
 
     fn push_segments(
@@ -164,17 +187,17 @@ impl BillRows {
 
     fn push_entry(
         &mut self,
-        number: &str,
-        account_id: i64,
+        key: String,
+        account_id: Option<i64>,
+        bill_no: Option<String>,
         posted_on: NaiveDate,
         entry: &JournalEntry,
     ) {
-        let key = format!("{}:{number}", entry.kind);
         self.entries.push(journal_entry::ActiveModel {
             entry_key: Set(key.clone()),
             kind: Set(entry.kind.to_owned()),
-            account_id: Set(Some(account_id)),
-            bill_no: Set(Some(number.to_owned())),
+            account_id: Set(account_id),
+            bill_no: Set(bill_no),
             posted_on: Set(posted_on),
             ..Default::default()
         });
@@ -182,7 +205,7 @@ impl BillRows {
             self.postings.push(journal_posting::ActiveModel {
                 entry_key: Set(key.clone()),
                 ledger: Set(posting.ledger.as_str().to_owned()),
-                account_id: Set(Some(account_id)),
+                account_id: Set(account_id),
                 debit_fen: Set(posting.debit.to_fen()),
                 credit_fen: Set(posting.credit.to_fen()),
                 ..Default::default()
@@ -191,10 +214,10 @@ impl BillRows {
     }
 
     /// Inserts every row; the caller owns the transaction.
-    pub async fn insert(self, db: &impl ConnectionTrait) -> AppResult<()> {
+    pub async fn insert(mut self, db: &impl ConnectionTrait) -> AppResult<()> {
+        self.push_issue_entries();
         insert_chunked::<bill::Entity, _>(db, self.bills).await?;
         insert_chunked::<bill_segment::Entity, _>(db, self.segments).await?;
-        insert_chunked::<bill_line::Entity, _>(db, self.lines).await?;
         insert_chunked::<bill_usage::Entity, _>(db, self.usage).await?;
         insert_chunked::<journal_entry::Entity, _>(db, self.entries).await?;
         insert_chunked::<journal_posting::Entity, _>(db, self.postings).await?;

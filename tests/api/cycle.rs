@@ -57,6 +57,23 @@ async fn a_cycle_bills_read_accounts_estimates_others_and_skips_those_without_hi
         january.len() >= 3,
         "progress after every batch: {january:?}"
     );
+    // One summary entry per batch of three, receivable equal to the bills it issued.
+    assert_eq!(
+        app.count("journal_entries", "kind = 'BILL_ISSUED'").await,
+        3
+    );
+    let receivable = app
+        .query_i64(
+            "SELECT CAST(SUM(p.debit_fen) AS BIGINT) AS n FROM journal_postings p \
+             JOIN journal_entries e ON e.entry_key = p.entry_key \
+             WHERE e.kind = 'BILL_ISSUED' AND p.ledger = 'RECEIVABLE'",
+        )
+        .await;
+    let billed = app
+        .query_i64("SELECT CAST(SUM(total_fen) AS BIGINT) AS n FROM bills")
+        .await;
+    assert!(billed > 0);
+    assert_eq!(receivable, billed);
     app.residential_account("NEW", "FLAT", 4, 0, "2024-02-01")
         .await;
     for n in 0..3 {

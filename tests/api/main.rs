@@ -12,5 +12,6 @@ mod helpers;
 mod payments;
 mod readings;
 mod reconciliation;
+mod schema_migrations;
 mod server;
 mod tariffs;

@@ -22,6 +22,8 @@ pub struct Model {
     pub status: String,
     pub issued_on: Date,
     pub due_on: Date,
+    /// The bill's lines as JSON: see `db::bill_lines`.
+    pub lines: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

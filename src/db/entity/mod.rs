@@ -3,7 +3,6 @@
 
 pub mod account;
 pub mod bill;
-pub mod bill_line;
 pub mod bill_segment;
 pub mod bill_usage;
 pub mod cashier_close;
