@@ -23,7 +23,7 @@ pub struct Inputs {
     /// Our payments of the previous and next business dates.
     pub adjacent_payments: Vec<LedgerPayment>,
     /// The previous and next dates' statement rows, as their newest runs stored them.
-    pub adjacent_rows: Vec<GatewayRow>,
+    pub adjacent_rows: Vec<GatewayRow<'static>>,
     /// How long the parse took on its thread.
     pub parse_time: Duration,
     /// How long the database side took.

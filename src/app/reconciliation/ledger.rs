@@ -1,6 +1,7 @@
 //! Our side of a run: the channel's posted payments and completed refunds of the business
 //! date, and the statement rows, both converted into the matcher's inputs.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -234,16 +235,16 @@ async fn load_refunds(
         .collect())
 }
 
-/// The matcher's view of a statement row.
-pub fn gateway_row(row: &StatementRow) -> GatewayRow {
+/// The matcher's view of a statement row, borrowing its numbers.
+pub fn gateway_row(row: &StatementRow) -> GatewayRow<'_> {
     GatewayRow {
         movement: match row.kind {
             RowKind::Payment => Movement::Payment,
             RowKind::Refund => Movement::Refund,
         },
-        out_trade_no: row.out_trade_no.clone(),
-        gateway_trade_no: row.gateway_trade_no.clone(),
-        refund_no: row.refund_no.clone(),
+        out_trade_no: Cow::Borrowed(&row.out_trade_no),
+        gateway_trade_no: Cow::Borrowed(&row.gateway_trade_no),
+        refund_no: row.refund_no.as_deref().map(Cow::Borrowed),
         amount_fen: row.amount_fen,
         fee: row.fee,
         trade_time: row.trade_time,

@@ -2,6 +2,7 @@
 //! then duplicate detection among the matched payments, then the totals.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// Hash maps keyed by order and refund numbers: foldhash instead of SipHash (hashing 2–3 M
 /// string keys dominated matching). Seeded per process; the keys come from our own ledger and
@@ -34,6 +35,15 @@ pub fn reconcile(input: &ReconcileInput<'_>, options: &MatchOptions) -> Reconcil
     matcher.unclaimed_refunds();
     matcher.duplicates();
     matcher.finish()
+}
+
+/// Matched payments of one account and amount, while [`Matcher::duplicates`] groups them.
+struct Group<'a> {
+    earliest: &'a LedgerPayment,
+    /// Position in `matched` of the group's first payment.
+    first: usize,
+    /// More than one payment: the group's entries are looked at again.
+    several: bool,
 }
 
 /// The ledger side of an item, from a payment or a refund.
@@ -78,7 +88,7 @@ fn item(
     class: Class,
     movement: Movement,
     ledger: Option<&LedgerSide<'_>>,
-    gateway: Option<(usize, &GatewayRow)>,
+    gateway: Option<(usize, &GatewayRow<'_>)>,
 ) -> Discrepancy {
     let ledger_fen = ledger.map(|side| side.amount_fen);
     let gateway_fen = gateway.map(|(_, row)| row.amount_fen);
@@ -86,11 +96,11 @@ fn item(
         signed(movement, gateway_fen.unwrap_or(0)) - signed(movement, ledger_fen.unwrap_or(0));
     let out_trade_no = match (ledger, gateway) {
         (Some(side), _) => side.out_trade_no.to_owned(),
-        (None, Some((_, row))) => row.out_trade_no.clone(),
+        (None, Some((_, row))) => row.out_trade_no.to_string(),
         (None, None) => String::new(),
     };
     let refund_no = gateway
-        .and_then(|(_, row)| row.refund_no.clone())
+        .and_then(|(_, row)| row.refund_no.as_deref().map(str::to_owned))
         .or_else(|| ledger.and_then(|side| side.refund_no.map(str::to_owned)));
     Discrepancy {
         class,
@@ -98,7 +108,7 @@ fn item(
         movement,
         out_trade_no,
         gateway_trade_no: gateway
-            .map(|(_, row)| row.gateway_trade_no.clone())
+            .map(|(_, row)| row.gateway_trade_no.to_string())
             .or_else(|| ledger.and_then(|side| side.gateway_trade_no.map(str::to_owned))),
         refund_no,
         account_no: ledger.map(|side| side.account_no.to_owned()),
@@ -174,7 +184,7 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    fn pair(&mut self, ledger: &LedgerSide<'_>, index: usize, row: &GatewayRow) {
+    fn pair(&mut self, ledger: &LedgerSide<'_>, index: usize, row: &GatewayRow<'_>) {
         if ledger.amount_fen == row.amount_fen {
             self.matched.push(Matched {
                 ledger: ledger.reference,
@@ -195,12 +205,8 @@ impl<'a> Matcher<'a> {
 
     /// First pass: a payment row whose order number we know is settled now; the others wait
     /// for [`Self::rows_by_gateway_no`].
-    fn payment_row(&mut self, index: usize, row: &'a GatewayRow) {
-        match self
-            .payments_by_order
-            .get(row.out_trade_no.as_str())
-            .copied()
-        {
+    fn payment_row(&mut self, index: usize, row: &'a GatewayRow<'a>) {
+        match self.payments_by_order.get(&*row.out_trade_no).copied() {
             Some(at) => self.settle_payment_row(index, row, Some(at)),
             None => self.by_gateway_no.push(index),
         }
@@ -223,17 +229,20 @@ impl<'a> Matcher<'a> {
             }
         }
         let statement = self.input.statement;
+        let matched_before = self.matched.len();
         for index in std::mem::take(&mut self.by_gateway_no) {
             if let Some(row) = statement.get(index) {
-                let found = by_number.get(row.gateway_trade_no.as_str()).copied();
+                let found = by_number.get(&*row.gateway_trade_no).copied();
                 self.settle_payment_row(index, row, found);
             }
         }
         // Matches stay in statement row order.
-        self.matched.sort_by_key(|entry| entry.row);
+        if self.matched.len() > matched_before {
+            self.matched.sort_by_key(|entry| entry.row);
+        }
     }
 
-    fn settle_payment_row(&mut self, index: usize, row: &'a GatewayRow, found: Option<usize>) {
+    fn settle_payment_row(&mut self, index: usize, row: &'a GatewayRow<'a>, found: Option<usize>) {
         let unclaimed = found.filter(|&at| self.payment_claimed.get(at) == Some(&false));
         let payments = self.input.payments;
         match unclaimed.and_then(|at| payments.get(at).map(|p| (at, p))) {
@@ -253,7 +262,7 @@ impl<'a> Matcher<'a> {
                 );
                 let neighbour = self
                     .neighbour_payments
-                    .get(row.out_trade_no.as_str())
+                    .get(&*row.out_trade_no)
                     .filter(|payment| payment.amount_fen == row.amount_fen);
                 if let (Some(payment), None) = (neighbour, found) {
                     only.state = State::AutoResolved;
@@ -264,7 +273,7 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    fn refund_row(&mut self, index: usize, row: &'a GatewayRow) {
+    fn refund_row(&mut self, index: usize, row: &'a GatewayRow<'a>) {
         let claimed = &self.refund_claimed;
         let free = |at: &usize| claimed.get(*at) == Some(&false);
         let found = match row.refund_no.as_deref() {
@@ -272,7 +281,7 @@ impl<'a> Matcher<'a> {
             // Without our refund number, take a free refund of the order, same amount first.
             None => self
                 .refunds_by_order
-                .get(row.out_trade_no.as_str())
+                .get(&*row.out_trade_no)
                 .and_then(|list| {
                     let same_amount = list.iter().copied().find(|at| {
                         free(at)
@@ -324,13 +333,13 @@ impl<'a> Matcher<'a> {
     }
 
     fn unclaimed_payments(&mut self) {
-        let neighbours: FastMap<&str, &GatewayRow> = self
+        let neighbours: FastMap<&str, &GatewayRow<'_>> = self
             .input
             .neighbours
             .statement_rows
             .iter()
             .filter(|row| row.movement == Movement::Payment)
-            .map(|row| (row.out_trade_no.as_str(), row))
+            .map(|row| (&*row.out_trade_no, row))
             .collect();
         for (index, payment) in self.input.payments.iter().enumerate() {
             if self.payment_claimed.get(index) != Some(&false) {
@@ -349,7 +358,7 @@ impl<'a> Matcher<'a> {
 
     /// A refund we recorded that the statement does not show: refunded on one side only.
     fn unclaimed_refunds(&mut self) {
-        let neighbours: FastMap<&str, &GatewayRow> = self
+        let neighbours: FastMap<&str, &GatewayRow<'_>> = self
             .input
             .neighbours
             .statement_rows
@@ -386,42 +395,77 @@ impl<'a> Matcher<'a> {
     }
 
     /// Later matched payments of one account and amount become DUPLICATEs of the earliest.
+    /// One pass groups every matched payment; only the entries of groups with more than one
+    /// payment (a handful a day) are looked at again.
     fn duplicates(&mut self) {
-        let mut earliest: FastMap<(&str, i64), &LedgerPayment> =
-            map_with_capacity(self.matched.len());
-        for entry in &self.matched {
-            if let Some(payment) = self.duplicate_candidate(entry) {
-                let key = (payment.account_no.as_str(), payment.amount_fen);
-                let first = earliest.entry(key).or_insert(payment);
-                if (payment.paid_at, &payment.out_trade_no) < (first.paid_at, &first.out_trade_no) {
-                    *first = payment;
+        let mut groups: FastMap<(&str, i64), Group<'a>> = map_with_capacity(self.matched.len());
+        let mut shared = Vec::new();
+        for (position, entry) in self.matched.iter().enumerate() {
+            let Some(payment) = self.duplicate_candidate(entry) else {
+                continue;
+            };
+            match groups.entry((payment.account_no.as_str(), payment.amount_fen)) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(Group {
+                        earliest: payment,
+                        first: position,
+                        several: false,
+                    });
+                }
+                Entry::Occupied(mut occupied) => {
+                    let group = occupied.get_mut();
+                    if !group.several {
+                        group.several = true;
+                        shared.push(group.first);
+                    }
+                    shared.push(position);
+                    let earliest = group.earliest;
+                    if (payment.paid_at, &payment.out_trade_no)
+                        < (earliest.paid_at, &earliest.out_trade_no)
+                    {
+                        group.earliest = payment;
+                    }
                 }
             }
         }
-        let matched = std::mem::take(&mut self.matched);
-        let mut kept = Vec::with_capacity(matched.len());
-        for entry in matched {
+        if shared.is_empty() {
+            return;
+        }
+        // In matched order, as the DUPLICATEs were always pushed.
+        shared.sort_unstable();
+        let mut duplicate_positions = Vec::with_capacity(shared.len());
+        for position in shared {
+            let Some(entry) = self.matched.get(position).copied() else {
+                continue;
+            };
             let original = self.duplicate_candidate(&entry).and_then(|payment| {
-                let first = earliest.get(&(payment.account_no.as_str(), payment.amount_fen))?;
-                (first.out_trade_no != payment.out_trade_no).then_some((payment, *first))
+                let group = groups.get(&(payment.account_no.as_str(), payment.amount_fen))?;
+                (group.earliest.out_trade_no != payment.out_trade_no)
+                    .then_some((payment, group.earliest))
             });
             let row = self.input.statement.get(entry.row);
-            match (original, row, entry.ledger) {
-                (Some((payment, first)), Some(row), LedgerRef::Payment(at)) => {
-                    let side = LedgerSide::payment(at, payment);
-                    let mut duplicate = item(
-                        Class::Duplicate,
-                        Movement::Payment,
-                        Some(&side),
-                        Some((entry.row, row)),
-                    );
-                    duplicate.duplicate_of = Some(first.out_trade_no.clone());
-                    self.discrepancies.push(duplicate);
-                }
-                _ => kept.push(entry),
+            if let (Some((payment, first)), Some(row), LedgerRef::Payment(at)) =
+                (original, row, entry.ledger)
+            {
+                let side = LedgerSide::payment(at, payment);
+                let mut duplicate = item(
+                    Class::Duplicate,
+                    Movement::Payment,
+                    Some(&side),
+                    Some((entry.row, row)),
+                );
+                duplicate.duplicate_of = Some(first.out_trade_no.clone());
+                self.discrepancies.push(duplicate);
+                duplicate_positions.push(position);
             }
         }
-        self.matched = kept;
+        let mut dropped = duplicate_positions.into_iter().peekable();
+        let mut position = 0;
+        self.matched.retain(|_| {
+            let duplicate = dropped.next_if_eq(&position).is_some();
+            position += 1;
+            !duplicate
+        });
     }
 
     fn finish(mut self) -> ReconcileResult {
