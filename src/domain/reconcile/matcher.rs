@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::hash::BuildHasher as _;
 
 /// Hash maps keyed by order and refund numbers: foldhash instead of SipHash (hashing 2–3 M
 /// string keys dominated matching). Seeded per process; the keys come from our own ledger and
@@ -35,15 +36,6 @@ pub fn reconcile(input: &ReconcileInput<'_>, options: &MatchOptions) -> Reconcil
     matcher.unclaimed_refunds();
     matcher.duplicates();
     matcher.finish()
-}
-
-/// Matched payments of one account and amount, while [`Matcher::duplicates`] groups them.
-struct Group<'a> {
-    earliest: &'a LedgerPayment,
-    /// Position in `matched` of the group's first payment.
-    first: usize,
-    /// More than one payment: the group's entries are looked at again.
-    several: bool,
 }
 
 /// The ledger side of an item, from a payment or a refund.
@@ -394,54 +386,65 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    /// Later matched payments of one account and amount become DUPLICATEs of the earliest.
-    /// One pass groups every matched payment; only the entries of groups with more than one
-    /// payment (a handful a day) are looked at again.
-    fn duplicates(&mut self) {
-        let mut groups: FastMap<(&str, i64), Group<'a>> = map_with_capacity(self.matched.len());
+    /// Positions in `matched`, in order, of the payments that may share their account and
+    /// amount with another: those whose 64-bit hash of the pair is not unique. A collision
+    /// only adds a candidate, which [`Self::duplicates`] then groups exactly; this pass over
+    /// every matched payment keeps 16 bytes per payment and compares no strings.
+    fn possibly_shared(&self) -> Vec<usize> {
+        const SHARED: usize = usize::MAX;
+        let hasher = foldhash::fast::RandomState::default();
+        let mut first_by_hash: FastMap<u64, usize> = map_with_capacity(self.matched.len());
         let mut shared = Vec::new();
         for (position, entry) in self.matched.iter().enumerate() {
             let Some(payment) = self.duplicate_candidate(entry) else {
                 continue;
             };
-            match groups.entry((payment.account_no.as_str(), payment.amount_fen)) {
+            let hash = hasher.hash_one((payment.account_no.as_str(), payment.amount_fen));
+            match first_by_hash.entry(hash) {
                 Entry::Vacant(vacant) => {
-                    vacant.insert(Group {
-                        earliest: payment,
-                        first: position,
-                        several: false,
-                    });
+                    vacant.insert(position);
                 }
                 Entry::Occupied(mut occupied) => {
-                    let group = occupied.get_mut();
-                    if !group.several {
-                        group.several = true;
-                        shared.push(group.first);
+                    let first = std::mem::replace(occupied.get_mut(), SHARED);
+                    if first != SHARED {
+                        shared.push(first);
                     }
                     shared.push(position);
-                    let earliest = group.earliest;
-                    if (payment.paid_at, &payment.out_trade_no)
-                        < (earliest.paid_at, &earliest.out_trade_no)
-                    {
-                        group.earliest = payment;
-                    }
                 }
             }
         }
+        shared.sort_unstable();
+        shared
+    }
+
+    /// Later matched payments of one account and amount become DUPLICATEs of the earliest.
+    /// Only the few payments [`Self::possibly_shared`] finds are grouped by their real key.
+    fn duplicates(&mut self) {
+        let shared = self.possibly_shared();
         if shared.is_empty() {
             return;
         }
+        let mut earliest: FastMap<(&str, i64), &'a LedgerPayment> = map_with_capacity(shared.len());
+        for &position in &shared {
+            let candidate = self.matched.get(position);
+            let Some(payment) = candidate.and_then(|entry| self.duplicate_candidate(entry)) else {
+                continue;
+            };
+            let key = (payment.account_no.as_str(), payment.amount_fen);
+            let first = earliest.entry(key).or_insert(payment);
+            if (payment.paid_at, &payment.out_trade_no) < (first.paid_at, &first.out_trade_no) {
+                *first = payment;
+            }
+        }
         // In matched order, as the DUPLICATEs were always pushed.
-        shared.sort_unstable();
         let mut duplicate_positions = Vec::with_capacity(shared.len());
         for position in shared {
             let Some(entry) = self.matched.get(position).copied() else {
                 continue;
             };
             let original = self.duplicate_candidate(&entry).and_then(|payment| {
-                let group = groups.get(&(payment.account_no.as_str(), payment.amount_fen))?;
-                (group.earliest.out_trade_no != payment.out_trade_no)
-                    .then_some((payment, group.earliest))
+                let first = earliest.get(&(payment.account_no.as_str(), payment.amount_fen))?;
+                (first.out_trade_no != payment.out_trade_no).then_some((payment, *first))
             });
             let row = self.input.statement.get(entry.row);
             if let (Some((payment, first)), Some(row), LedgerRef::Payment(at)) =
