@@ -1,8 +1,10 @@
 //! `bench reconcile --rows N`: one business day's statement of N rows against our ledger of
 //! about N payments with a realistic mix of exceptions ([`day`]), timed through the same
-//! functions a reconciliation run calls: `statement::from_file` (parse), `ledger::load` and
-//! `ledger::adjacent_payments` (ledger load), `ledger::gateway_row` (row conversion) and
-//! `domain::reconcile::reconcile` (match). Recording the run is not part of it.
+//! functions a reconciliation run calls: `statement::read_file`, then `inputs::gather` (the
+//! parse on a blocking thread while `ledger::load`, `ledger::adjacent_payments` and
+//! `adjacent::neighbour_rows` read the database; each side's own time is printed under the
+//! wall time), `ledger::gateway_row` (row conversion) and `domain::reconcile::reconcile`
+//! (match). Recording the run is not part of it.
 //!
 //! Setup is not timed: the day is generated, the statement written in the channel's real
 //! format by the sandbox's bill writers, the ledger seeded with batch inserts, and both also
@@ -23,6 +25,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::billing::{BenchDatabase, bench_database, describe};
+use crate::app::reconciliation::inputs::{self, Inputs};
 use crate::app::reconciliation::{ledger, statement};
 use crate::app::settlement::{PARTIALLY_REFUNDED, PaymentChannel};
 use crate::config::DatabaseConfig;
@@ -278,18 +281,27 @@ async fn seed_refunds(db: &impl ConnectionTrait, day: &Day) -> anyhow::Result<()
     Ok(())
 }
 
-/// One timed phase: its wall time and the resident memory after it.
+/// One timed phase: its wall time and the resident memory after it (none for a part of a
+/// phase that ran concurrently with another).
 struct Phase {
     name: &'static str,
     elapsed: Duration,
-    rss_mib: u64,
+    rss_mib: Option<u64>,
 }
 
 fn phase(name: &'static str, started: Instant) -> Phase {
     Phase {
         name,
         elapsed: started.elapsed(),
-        rss_mib: proc_status_mib("VmRSS:"),
+        rss_mib: Some(proc_status_mib("VmRSS:")),
+    }
+}
+
+fn part(name: &'static str, elapsed: Duration) -> Phase {
+    Phase {
+        name,
+        elapsed,
+        rss_mib: None,
     }
 }
 
@@ -306,13 +318,24 @@ async fn measure(bench: &ReconcileBench, out: &Path) -> anyhow::Result<()> {
     let run_started = Instant::now();
 
     let started = Instant::now();
-    let statement = statement::from_file(channel, &path)?;
-    phases.push(phase("parse (statement::from_file)", started));
-
-    let started = Instant::now();
-    let ledger = ledger::load(&db, channel, date).await?;
-    let adjacent = ledger::adjacent_payments(&db, channel, date).await?;
-    phases.push(phase("ledger load (load + adjacent_payments)", started));
+    let bytes = statement::read_file(&path)?;
+    let inputs = inputs::gather(&db, channel, date, Some(bytes)).await?;
+    phases.push(phase("read, then parse ∥ ledger load (wall)", started));
+    phases.push(part(
+        "  parse (statement::parse_fetched)",
+        inputs.parse_time,
+    ));
+    phases.push(part(
+        "  ledger load (load, adjacent days)",
+        inputs.load_time,
+    ));
+    let Inputs {
+        statement,
+        ledger,
+        adjacent_payments: adjacent,
+        adjacent_rows,
+        ..
+    } = inputs;
 
     let started = Instant::now();
     let rows: Vec<_> = statement.rows.iter().map(ledger::gateway_row).collect();
@@ -324,7 +347,7 @@ async fn measure(bench: &ReconcileBench, out: &Path) -> anyhow::Result<()> {
         refunds: &ledger.refunds,
         statement: &rows,
         neighbours: Neighbours {
-            statement_rows: &[],
+            statement_rows: &adjacent_rows,
             payments: &adjacent,
         },
     };
@@ -367,11 +390,13 @@ async fn measure(bench: &ReconcileBench, out: &Path) -> anyhow::Result<()> {
 fn print_phases(phases: &[Phase], total: Duration) {
     println!("  {:<42} {:>9} {:>14}", "phase", "time", "RSS after");
     for phase in phases {
+        let rss = phase
+            .rss_mib
+            .map_or_else(String::new, |mib| format!("{mib:>10} MiB"));
         println!(
-            "  {:<42} {:>7.3} s {:>10} MiB",
+            "  {:<42} {:>7.3} s {rss}",
             phase.name,
             phase.elapsed.as_secs_f64(),
-            phase.rss_mib
         );
     }
     println!(

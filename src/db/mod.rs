@@ -22,6 +22,10 @@ use crate::config::DatabaseConfig;
 
 /// How long a SQLite connection waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+/// Rows a SQLite connection's worker thread may run ahead of the reader (sqlx's default is 50).
+/// A large result is then read a buffer at a time instead of woken for row by row (see
+/// `app::reconciliation::ledger`); ≈ 1 MiB of rows at most per open query.
+pub const SQLITE_ROW_BUFFER_ROWS: usize = 4_096;
 /// Arbitrary but fixed key of the PostgreSQL advisory lock that serialises migrations.
 const MIGRATION_LOCK_KEY: i64 = 0x5742_4D49_4752; // "WBMIGR"
 
@@ -38,6 +42,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))
                 .foreign_keys(true)
+                .row_buffer_size(SQLITE_ROW_BUFFER_ROWS)
         });
     let port = postgres_port(&config.database_url);
     options.map_sqlx_postgres_pool_opts(move |pool| {

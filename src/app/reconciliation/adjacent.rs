@@ -95,7 +95,7 @@ type StoredRow = (
 );
 
 /// The stored rows of a run, as the matcher reads statement rows.
-async fn run_rows(db: &impl ConnectionTrait, run_id: i64) -> AppResult<Vec<GatewayRow>> {
+async fn run_rows(db: &impl ConnectionTrait, run_id: i64) -> AppResult<Vec<GatewayRow<'static>>> {
     use statement_row::Column as C;
     let rows: Vec<StoredRow> = statement_row::Entity::find()
         .select_only()
@@ -118,9 +118,9 @@ async fn run_rows(db: &impl ConnectionTrait, run_id: i64) -> AppResult<Vec<Gatew
             |(line_no, movement, out_trade_no, gateway_trade_no, refund_no, amount_fen, at)| {
                 GatewayRow {
                     movement: movement_of(&movement),
-                    out_trade_no,
-                    gateway_trade_no,
-                    refund_no,
+                    out_trade_no: out_trade_no.into(),
+                    gateway_trade_no: gateway_trade_no.into(),
+                    refund_no: refund_no.map(Into::into),
                     amount_fen,
                     // Fees are not needed to recognise a row on an adjacent day.
                     fee: rust_decimal::Decimal::ZERO,
@@ -138,7 +138,7 @@ pub async fn neighbour_rows(
     db: &impl ConnectionTrait,
     channel: PaymentChannel,
     date: NaiveDate,
-) -> AppResult<Vec<GatewayRow>> {
+) -> AppResult<Vec<GatewayRow<'static>>> {
     let mut rows = Vec::new();
     for day in [date.pred_opt(), date.succ_opt()].into_iter().flatten() {
         if let Some(run) = latest_run(db, channel, day).await? {
@@ -168,7 +168,7 @@ pub async fn settle_held(
     txn: &impl ConnectionTrait,
     channel: PaymentChannel,
     date: NaiveDate,
-    rows: &[GatewayRow],
+    rows: &[GatewayRow<'_>],
     now: DateTime<Utc>,
 ) -> AppResult<usize> {
     let mut changed = 0;

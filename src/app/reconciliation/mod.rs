@@ -13,6 +13,7 @@
 
 mod adjacent;
 mod daily;
+pub mod inputs;
 pub(crate) mod ledger;
 mod persist;
 mod progress;
@@ -114,25 +115,24 @@ impl App {
                 "COUNTER is reconciled by each cashier's CloseCashierDay",
             ));
         }
-        let statement = statement::fetch(self, channel, date, file, on_phase).await?;
-        if let Some(existing) =
-            persist::find_run(&self.db, channel, date, &statement.sha256).await?
-        {
+        let bytes = statement::fetch_bytes(self, channel, date, file, on_phase).await?;
+        let sha256 = statement::sha256_hex(bytes.as_deref());
+        if let Some(existing) = persist::find_run(&self.db, channel, date, &sha256).await? {
             on_phase(ReconcilePhase::AlreadyRecorded);
             return self.run_view(existing).await;
         }
+        on_phase(ReconcilePhase::ParsingStatement);
         on_phase(ReconcilePhase::LoadingLedger);
-        let ledger = ledger::load(&self.db, channel, date).await?;
-        let adjacent = ledger::adjacent_payments(&self.db, channel, date).await?;
-        let adjacent_rows = adjacent::neighbour_rows(&self.db, channel, date).await?;
+        let inputs = inputs::gather(&self.db, channel, date, bytes).await?;
+        let statement = &inputs.statement;
         let rows: Vec<_> = statement.rows.iter().map(ledger::gateway_row).collect();
         let input = ReconcileInput {
-            payments: &ledger.payments,
-            refunds: &ledger.refunds,
+            payments: &inputs.ledger.payments,
+            refunds: &inputs.ledger.refunds,
             statement: &rows,
             neighbours: Neighbours {
-                statement_rows: &adjacent_rows,
-                payments: &adjacent,
+                statement_rows: &inputs.adjacent_rows,
+                payments: &inputs.adjacent_payments,
             },
         };
         on_phase(ReconcilePhase::Matching);
@@ -148,7 +148,7 @@ impl App {
         );
         on_phase(ReconcilePhase::Recording);
         let run =
-            persist::record(self, channel, date, (&statement, &rows), &result, &repairs).await?;
+            persist::record(self, channel, date, (statement, &rows), &result, &repairs).await?;
         self.run_view(run).await
     }
 

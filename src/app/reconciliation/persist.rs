@@ -150,7 +150,7 @@ pub async fn record(
     app: &App,
     channel: PaymentChannel,
     date: NaiveDate,
-    (statement, rows): (&Statement, &[GatewayRow]),
+    (statement, rows): (&Statement, &[GatewayRow<'_>]),
     result: &ReconcileResult,
     repairs: &[(usize, Repair)],
 ) -> AppResult<reconciliation_run::Model> {

@@ -13,9 +13,12 @@ pub enum ReconcilePhase {
     FetchingStatement {
         downloading: bool,
     },
-    ParsingStatement,
-    /// The same statement was recorded before: its run is returned, nothing else happens.
+    /// The same statement (by its SHA-256) was recorded before: its run is returned, nothing
+    /// else happens.
     AlreadyRecorded,
+    ParsingStatement,
+    /// Loading our ledger; the statement is parsed at the same time, so this follows
+    /// `ParsingStatement` at once.
     LoadingLedger,
     Matching,
     /// Gateway queries about payments one side is missing: `done` of `total` so far.

@@ -35,34 +35,43 @@ pub fn api_file(dir: Option<&Path>, name: &str) -> AppResult<std::path::PathBuf>
     Ok(path)
 }
 
-/// Reads and parses a statement file: Alipay zip or CSV, WeChat plain or gzip.
-pub fn from_file(channel: PaymentChannel, path: &Path) -> AppResult<Statement> {
-    parse(channel, &read_file(path)?)
-}
-
-/// The statement of `date`, from `file` or downloaded, telling `on_phase` as it goes.
-pub async fn fetch(
+/// The statement file of `date`, from `file` or downloaded, telling `on_phase`; `None` when
+/// the gateway had no trades that day. [`parse_fetched`] turns it into the statement.
+pub async fn fetch_bytes(
     app: &App,
     channel: PaymentChannel,
     date: NaiveDate,
     file: Option<&Path>,
     on_phase: OnPhase<'_>,
-) -> AppResult<Statement> {
+) -> AppResult<Option<Vec<u8>>> {
     on_phase(ReconcilePhase::FetchingStatement {
         downloading: file.is_none(),
     });
-    let bytes = match file {
-        Some(path) => read_file(path)?,
-        None => match download_bytes(app, channel, date).await? {
-            Some(bytes) => bytes,
-            None => return Ok(empty(channel)),
-        },
-    };
-    on_phase(ReconcilePhase::ParsingStatement);
-    parse(channel, &bytes)
+    match file {
+        Some(path) => Ok(Some(read_file(path)?)),
+        None => download_bytes(app, channel, date).await,
+    }
 }
 
-fn read_file(path: &Path) -> AppResult<Vec<u8>> {
+/// The statement's SHA-256 (lower-case hex) as parsing will record it: of the bytes handed to
+/// the parser, or of nothing for a day without trades. Known before parsing, so a statement
+/// recorded before is recognised without parsing it again.
+pub fn sha256_hex(bytes: Option<&[u8]>) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        bytes.unwrap_or_default(),
+    ))
+}
+
+/// Parses what [`fetch_bytes`] returned; `None` is the empty statement.
+pub fn parse_fetched(channel: PaymentChannel, bytes: Option<&[u8]>) -> AppResult<Statement> {
+    match bytes {
+        Some(bytes) => parse(channel, bytes),
+        None => Ok(empty(channel)),
+    }
+}
+
+/// Reads a statement file, refusing one larger than [`STATEMENT_BYTES_MAX`].
+pub fn read_file(path: &Path) -> AppResult<Vec<u8>> {
     let size = std::fs::metadata(path)
         .map_err(|e| AppError::invalid("file", format!("{}: {e}", path.display())))?
         .len();
@@ -106,7 +115,7 @@ pub fn empty(channel: PaymentChannel) -> Statement {
         business_date: None,
         rows: Vec::new(),
         totals: ControlTotals::default(),
-        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"")),
+        sha256: sha256_hex(None),
     }
 }
 

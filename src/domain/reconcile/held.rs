@@ -47,16 +47,16 @@ fn waits_for(item: &HeldItem, item_date: NaiveDate, statement_date: NaiveDate) -
 pub fn recheck_held(
     held: &[HeldItem],
     item_date: NaiveDate,
-    statement: &[GatewayRow],
+    statement: &[GatewayRow<'_>],
     statement_date: NaiveDate,
 ) -> Vec<HeldVerdict> {
     use std::collections::HashMap;
-    let mut payments: HashMap<&str, &GatewayRow> = HashMap::new();
-    let mut refunds: HashMap<&str, &GatewayRow> = HashMap::new();
+    let mut payments: HashMap<&str, &GatewayRow<'_>> = HashMap::new();
+    let mut refunds: HashMap<&str, &GatewayRow<'_>> = HashMap::new();
     for row in statement {
         match (row.movement, row.refund_no.as_deref()) {
             (Movement::Payment, _) => {
-                payments.entry(row.out_trade_no.as_str()).or_insert(row);
+                payments.entry(&*row.out_trade_no).or_insert(row);
             }
             (Movement::Refund, Some(number)) => {
                 refunds.entry(number).or_insert(row);
@@ -109,11 +109,11 @@ mod tests {
         }
     }
 
-    fn row(number: &str, amount_fen: i64, line_no: usize) -> GatewayRow {
+    fn row(number: &str, amount_fen: i64, line_no: usize) -> GatewayRow<'static> {
         GatewayRow {
             movement: Movement::Payment,
-            out_trade_no: number.to_owned(),
-            gateway_trade_no: format!("G{number}"),
+            out_trade_no: number.to_owned().into(),
+            gateway_trade_no: format!("G{number}").into(),
             refund_no: None,
             amount_fen,
             fee: Decimal::ZERO,
@@ -155,7 +155,7 @@ mod tests {
         item.refund_no = Some("R1".to_owned());
         let mut refund = row("A", 30, 4);
         refund.movement = Movement::Refund;
-        refund.refund_no = Some("R1".to_owned());
+        refund.refund_no = Some("R1".into());
         let verdicts = recheck_held(&[item], date(10), &[row("A", 30, 3), refund], date(11));
         assert_eq!(verdicts, vec![HeldVerdict::Found { line_no: 4 }]);
     }

@@ -2,6 +2,8 @@
 //! then duplicate detection among the matched payments, then the totals.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::BuildHasher as _;
 
 /// Hash maps keyed by order and refund numbers: foldhash instead of SipHash (hashing 2–3 M
 /// string keys dominated matching). Seeded per process; the keys come from our own ledger and
@@ -78,7 +80,7 @@ fn item(
     class: Class,
     movement: Movement,
     ledger: Option<&LedgerSide<'_>>,
-    gateway: Option<(usize, &GatewayRow)>,
+    gateway: Option<(usize, &GatewayRow<'_>)>,
 ) -> Discrepancy {
     let ledger_fen = ledger.map(|side| side.amount_fen);
     let gateway_fen = gateway.map(|(_, row)| row.amount_fen);
@@ -86,11 +88,11 @@ fn item(
         signed(movement, gateway_fen.unwrap_or(0)) - signed(movement, ledger_fen.unwrap_or(0));
     let out_trade_no = match (ledger, gateway) {
         (Some(side), _) => side.out_trade_no.to_owned(),
-        (None, Some((_, row))) => row.out_trade_no.clone(),
+        (None, Some((_, row))) => row.out_trade_no.to_string(),
         (None, None) => String::new(),
     };
     let refund_no = gateway
-        .and_then(|(_, row)| row.refund_no.clone())
+        .and_then(|(_, row)| row.refund_no.as_deref().map(str::to_owned))
         .or_else(|| ledger.and_then(|side| side.refund_no.map(str::to_owned)));
     Discrepancy {
         class,
@@ -98,7 +100,7 @@ fn item(
         movement,
         out_trade_no,
         gateway_trade_no: gateway
-            .map(|(_, row)| row.gateway_trade_no.clone())
+            .map(|(_, row)| row.gateway_trade_no.to_string())
             .or_else(|| ledger.and_then(|side| side.gateway_trade_no.map(str::to_owned))),
         refund_no,
         account_no: ledger.map(|side| side.account_no.to_owned()),
@@ -174,7 +176,7 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    fn pair(&mut self, ledger: &LedgerSide<'_>, index: usize, row: &GatewayRow) {
+    fn pair(&mut self, ledger: &LedgerSide<'_>, index: usize, row: &GatewayRow<'_>) {
         if ledger.amount_fen == row.amount_fen {
             self.matched.push(Matched {
                 ledger: ledger.reference,
@@ -195,12 +197,8 @@ impl<'a> Matcher<'a> {
 
     /// First pass: a payment row whose order number we know is settled now; the others wait
     /// for [`Self::rows_by_gateway_no`].
-    fn payment_row(&mut self, index: usize, row: &'a GatewayRow) {
-        match self
-            .payments_by_order
-            .get(row.out_trade_no.as_str())
-            .copied()
-        {
+    fn payment_row(&mut self, index: usize, row: &'a GatewayRow<'a>) {
+        match self.payments_by_order.get(&*row.out_trade_no).copied() {
             Some(at) => self.settle_payment_row(index, row, Some(at)),
             None => self.by_gateway_no.push(index),
         }
@@ -223,17 +221,20 @@ impl<'a> Matcher<'a> {
             }
         }
         let statement = self.input.statement;
+        let matched_before = self.matched.len();
         for index in std::mem::take(&mut self.by_gateway_no) {
             if let Some(row) = statement.get(index) {
-                let found = by_number.get(row.gateway_trade_no.as_str()).copied();
+                let found = by_number.get(&*row.gateway_trade_no).copied();
                 self.settle_payment_row(index, row, found);
             }
         }
         // Matches stay in statement row order.
-        self.matched.sort_by_key(|entry| entry.row);
+        if self.matched.len() > matched_before {
+            self.matched.sort_by_key(|entry| entry.row);
+        }
     }
 
-    fn settle_payment_row(&mut self, index: usize, row: &'a GatewayRow, found: Option<usize>) {
+    fn settle_payment_row(&mut self, index: usize, row: &'a GatewayRow<'a>, found: Option<usize>) {
         let unclaimed = found.filter(|&at| self.payment_claimed.get(at) == Some(&false));
         let payments = self.input.payments;
         match unclaimed.and_then(|at| payments.get(at).map(|p| (at, p))) {
@@ -253,7 +254,7 @@ impl<'a> Matcher<'a> {
                 );
                 let neighbour = self
                     .neighbour_payments
-                    .get(row.out_trade_no.as_str())
+                    .get(&*row.out_trade_no)
                     .filter(|payment| payment.amount_fen == row.amount_fen);
                 if let (Some(payment), None) = (neighbour, found) {
                     only.state = State::AutoResolved;
@@ -264,7 +265,7 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    fn refund_row(&mut self, index: usize, row: &'a GatewayRow) {
+    fn refund_row(&mut self, index: usize, row: &'a GatewayRow<'a>) {
         let claimed = &self.refund_claimed;
         let free = |at: &usize| claimed.get(*at) == Some(&false);
         let found = match row.refund_no.as_deref() {
@@ -272,7 +273,7 @@ impl<'a> Matcher<'a> {
             // Without our refund number, take a free refund of the order, same amount first.
             None => self
                 .refunds_by_order
-                .get(row.out_trade_no.as_str())
+                .get(&*row.out_trade_no)
                 .and_then(|list| {
                     let same_amount = list.iter().copied().find(|at| {
                         free(at)
@@ -324,13 +325,13 @@ impl<'a> Matcher<'a> {
     }
 
     fn unclaimed_payments(&mut self) {
-        let neighbours: FastMap<&str, &GatewayRow> = self
+        let neighbours: FastMap<&str, &GatewayRow<'_>> = self
             .input
             .neighbours
             .statement_rows
             .iter()
             .filter(|row| row.movement == Movement::Payment)
-            .map(|row| (row.out_trade_no.as_str(), row))
+            .map(|row| (&*row.out_trade_no, row))
             .collect();
         for (index, payment) in self.input.payments.iter().enumerate() {
             if self.payment_claimed.get(index) != Some(&false) {
@@ -349,7 +350,7 @@ impl<'a> Matcher<'a> {
 
     /// A refund we recorded that the statement does not show: refunded on one side only.
     fn unclaimed_refunds(&mut self) {
-        let neighbours: FastMap<&str, &GatewayRow> = self
+        let neighbours: FastMap<&str, &GatewayRow<'_>> = self
             .input
             .neighbours
             .statement_rows
@@ -385,43 +386,89 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    /// Later matched payments of one account and amount become DUPLICATEs of the earliest.
-    fn duplicates(&mut self) {
-        let mut earliest: FastMap<(&str, i64), &LedgerPayment> =
-            map_with_capacity(self.matched.len());
-        for entry in &self.matched {
-            if let Some(payment) = self.duplicate_candidate(entry) {
-                let key = (payment.account_no.as_str(), payment.amount_fen);
-                let first = earliest.entry(key).or_insert(payment);
-                if (payment.paid_at, &payment.out_trade_no) < (first.paid_at, &first.out_trade_no) {
-                    *first = payment;
+    /// Positions in `matched`, in order, of the payments that may share their account and
+    /// amount with another: those whose 64-bit hash of the pair is not unique. A collision
+    /// only adds a candidate, which [`Self::duplicates`] then groups exactly; this pass over
+    /// every matched payment keeps 16 bytes per payment and compares no strings.
+    fn possibly_shared(&self) -> Vec<usize> {
+        const SHARED: usize = usize::MAX;
+        let hasher = foldhash::fast::RandomState::default();
+        let mut first_by_hash: FastMap<u64, usize> = map_with_capacity(self.matched.len());
+        let mut shared = Vec::new();
+        for (position, entry) in self.matched.iter().enumerate() {
+            let Some(payment) = self.duplicate_candidate(entry) else {
+                continue;
+            };
+            let hash = hasher.hash_one((payment.account_no.as_str(), payment.amount_fen));
+            match first_by_hash.entry(hash) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(position);
+                }
+                Entry::Occupied(mut occupied) => {
+                    let first = std::mem::replace(occupied.get_mut(), SHARED);
+                    if first != SHARED {
+                        shared.push(first);
+                    }
+                    shared.push(position);
                 }
             }
         }
-        let matched = std::mem::take(&mut self.matched);
-        let mut kept = Vec::with_capacity(matched.len());
-        for entry in matched {
+        shared.sort_unstable();
+        shared
+    }
+
+    /// Later matched payments of one account and amount become DUPLICATEs of the earliest.
+    /// Only the few payments [`Self::possibly_shared`] finds are grouped by their real key.
+    fn duplicates(&mut self) {
+        let shared = self.possibly_shared();
+        if shared.is_empty() {
+            return;
+        }
+        let mut earliest: FastMap<(&str, i64), &'a LedgerPayment> = map_with_capacity(shared.len());
+        for &position in &shared {
+            let candidate = self.matched.get(position);
+            let Some(payment) = candidate.and_then(|entry| self.duplicate_candidate(entry)) else {
+                continue;
+            };
+            let key = (payment.account_no.as_str(), payment.amount_fen);
+            let first = earliest.entry(key).or_insert(payment);
+            if (payment.paid_at, &payment.out_trade_no) < (first.paid_at, &first.out_trade_no) {
+                *first = payment;
+            }
+        }
+        // In matched order, as the DUPLICATEs were always pushed.
+        let mut duplicate_positions = Vec::with_capacity(shared.len());
+        for position in shared {
+            let Some(entry) = self.matched.get(position).copied() else {
+                continue;
+            };
             let original = self.duplicate_candidate(&entry).and_then(|payment| {
                 let first = earliest.get(&(payment.account_no.as_str(), payment.amount_fen))?;
                 (first.out_trade_no != payment.out_trade_no).then_some((payment, *first))
             });
             let row = self.input.statement.get(entry.row);
-            match (original, row, entry.ledger) {
-                (Some((payment, first)), Some(row), LedgerRef::Payment(at)) => {
-                    let side = LedgerSide::payment(at, payment);
-                    let mut duplicate = item(
-                        Class::Duplicate,
-                        Movement::Payment,
-                        Some(&side),
-                        Some((entry.row, row)),
-                    );
-                    duplicate.duplicate_of = Some(first.out_trade_no.clone());
-                    self.discrepancies.push(duplicate);
-                }
-                _ => kept.push(entry),
+            if let (Some((payment, first)), Some(row), LedgerRef::Payment(at)) =
+                (original, row, entry.ledger)
+            {
+                let side = LedgerSide::payment(at, payment);
+                let mut duplicate = item(
+                    Class::Duplicate,
+                    Movement::Payment,
+                    Some(&side),
+                    Some((entry.row, row)),
+                );
+                duplicate.duplicate_of = Some(first.out_trade_no.clone());
+                self.discrepancies.push(duplicate);
+                duplicate_positions.push(position);
             }
         }
-        self.matched = kept;
+        let mut dropped = duplicate_positions.into_iter().peekable();
+        let mut position = 0;
+        self.matched.retain(|_| {
+            let duplicate = dropped.next_if_eq(&position).is_some();
+            position += 1;
+            !duplicate
+        });
     }
 
     fn finish(mut self) -> ReconcileResult {

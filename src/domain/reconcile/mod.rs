@@ -31,6 +31,8 @@ mod held;
 mod matcher;
 mod totals;
 
+use std::borrow::Cow;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 
@@ -81,13 +83,15 @@ pub enum Movement {
     Refund,
 }
 
-/// A statement row as matching needs it (the app layer converts the parser's rows).
+/// A statement row as matching needs it (the app layer converts the parser's rows). The
+/// numbers borrow from the parsed statement where there is one (a million rows are not copied
+/// to be matched) and are owned where the rows were read back from the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewayRow {
+pub struct GatewayRow<'a> {
     pub movement: Movement,
-    pub out_trade_no: String,
-    pub gateway_trade_no: String,
-    pub refund_no: Option<String>,
+    pub out_trade_no: Cow<'a, str>,
+    pub gateway_trade_no: Cow<'a, str>,
+    pub refund_no: Option<Cow<'a, str>>,
     /// Customer money, positive; `movement` gives the sign.
     pub amount_fen: i64,
     /// Fee in yuan, charged to us = positive.
@@ -101,7 +105,7 @@ pub struct GatewayRow {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Neighbours<'a> {
     /// Rows of the previous and next days' statements.
-    pub statement_rows: &'a [GatewayRow],
+    pub statement_rows: &'a [GatewayRow<'a>],
     /// Our payments of the previous and next business dates.
     pub payments: &'a [LedgerPayment],
 }
@@ -111,7 +115,7 @@ pub struct Neighbours<'a> {
 pub struct ReconcileInput<'a> {
     pub payments: &'a [LedgerPayment],
     pub refunds: &'a [LedgerRefund],
-    pub statement: &'a [GatewayRow],
+    pub statement: &'a [GatewayRow<'a>],
     pub neighbours: Neighbours<'a>,
 }
 

@@ -29,11 +29,11 @@ pub(super) fn payment(no: &str, account: &str, fen: i64, paid_at: &str) -> Ledge
     }
 }
 
-pub(super) fn row(no: &str, fen: i64, time: &str) -> GatewayRow {
+pub(super) fn row(no: &str, fen: i64, time: &str) -> GatewayRow<'static> {
     GatewayRow {
         movement: Movement::Payment,
-        out_trade_no: no.to_owned(),
-        gateway_trade_no: format!("G{no}"),
+        out_trade_no: no.to_owned().into(),
+        gateway_trade_no: format!("G{no}").into(),
         refund_no: None,
         amount_fen: fen,
         fee: Decimal::ZERO,
@@ -42,10 +42,10 @@ pub(super) fn row(no: &str, fen: i64, time: &str) -> GatewayRow {
     }
 }
 
-fn refund_row(no: &str, refund_no: Option<&str>, fen: i64) -> GatewayRow {
+fn refund_row(no: &str, refund_no: Option<&str>, fen: i64) -> GatewayRow<'static> {
     GatewayRow {
         movement: Movement::Refund,
-        refund_no: refund_no.map(str::to_owned),
+        refund_no: refund_no.map(|number| number.to_owned().into()),
         ..row(no, fen, "15:00:00")
     }
 }
@@ -61,21 +61,21 @@ fn ledger_refund(no: &str, refund_no: &str, fen: i64, time: &str) -> LedgerRefun
 }
 
 /// Numbers the rows' lines as a file would (header on line 1).
-fn lines(mut rows: Vec<GatewayRow>) -> Vec<GatewayRow> {
+fn lines(mut rows: Vec<GatewayRow<'static>>) -> Vec<GatewayRow<'static>> {
     for (index, row) in rows.iter_mut().enumerate() {
         row.line_no = index + 2;
     }
     rows
 }
 
-fn run(payments: &[LedgerPayment], statement: &[GatewayRow]) -> ReconcileResult {
+fn run(payments: &[LedgerPayment], statement: &[GatewayRow<'_>]) -> ReconcileResult {
     run_with(payments, &[], statement, Neighbours::default())
 }
 
 fn run_with(
     payments: &[LedgerPayment],
     refunds: &[LedgerRefund],
-    statement: &[GatewayRow],
+    statement: &[GatewayRow<'_>],
     neighbours: Neighbours<'_>,
 ) -> ReconcileResult {
     let input = ReconcileInput {
@@ -166,7 +166,7 @@ fn equal_amounts_on_the_same_order_match() {
 #[test]
 fn a_row_with_an_unknown_order_number_matches_on_the_gateway_trade_number() {
     let mut gateway = row("001", 3580, "10:00:01");
-    gateway.out_trade_no = "SOMETHING-ELSE".to_owned();
+    gateway.out_trade_no = "SOMETHING-ELSE".into();
     let result = run(&[payment("001", "A1", 3580, "10:00:00")], &[gateway]);
     assert_eq!(result.totals.matched_count, 1);
 }
@@ -475,8 +475,8 @@ fn million_rows_timing() {
         .filter(|(i, _)| i % 1000 != 7)
         .map(|(i, p)| GatewayRow {
             movement: Movement::Payment,
-            out_trade_no: p.out_trade_no.clone(),
-            gateway_trade_no: p.gateway_trade_no.clone().unwrap_or_default(),
+            out_trade_no: p.out_trade_no.as_str().into(),
+            gateway_trade_no: p.gateway_trade_no.as_deref().unwrap_or_default().into(),
             refund_no: None,
             amount_fen: if i % 1000 == 3 {
                 p.amount_fen + 1

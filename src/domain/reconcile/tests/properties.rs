@@ -82,7 +82,7 @@ fn time_of(second: u32) -> chrono::NaiveDateTime {
 struct Built {
     payments: Vec<LedgerPayment>,
     refunds: Vec<LedgerRefund>,
-    statement: Vec<GatewayRow>,
+    statement: Vec<GatewayRow<'static>>,
 }
 
 fn gateway_row(
@@ -91,12 +91,12 @@ fn gateway_row(
     refund_no: Option<String>,
     fen: i64,
     second: u32,
-) -> GatewayRow {
+) -> GatewayRow<'static> {
     GatewayRow {
         movement,
-        out_trade_no: no.to_owned(),
-        gateway_trade_no: format!("G{no}"),
-        refund_no,
+        out_trade_no: no.to_owned().into(),
+        gateway_trade_no: format!("G{no}").into(),
+        refund_no: refund_no.map(Into::into),
         amount_fen: fen,
         fee: rust_decimal::Decimal::new(fen % 7, 5),
         trade_time: time_of(second),
@@ -183,7 +183,7 @@ fn build(case: &Case) -> Built {
 }
 
 /// Fisher–Yates with a small LCG: the order of statement rows must not matter.
-fn shuffle(rows: &mut [GatewayRow], mut seed: u64) {
+fn shuffle(rows: &mut [GatewayRow<'_>], mut seed: u64) {
     for i in (1..rows.len()).rev() {
         seed = seed
             .wrapping_mul(6_364_136_223_846_793_005)
