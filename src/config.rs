@@ -321,7 +321,7 @@ pub struct BillingConfig {
     #[arg(long, env = "BILLING_ROLLOVER_MAX_M3", default_value_t = crate::domain::reading::DEFAULT_ROLLOVER_MAX_M3)]
     pub rollover_max_m3: u64,
     /// Accounts billed per transaction by the billing cycle.
-    #[arg(long, env = "BILLING_CYCLE_BATCH_SIZE", default_value_t = 1_000)]
+    #[arg(long, env = "BILLING_CYCLE_BATCH_SIZE", default_value_t = 5_000)]
     pub cycle_batch_size: u32,
 }
 
@@ -333,7 +333,7 @@ impl Default for BillingConfig {
             late_fee_rounding: "TRUNCATE".to_owned(),
             late_fee_cap: true,
             rollover_max_m3: crate::domain::reading::DEFAULT_ROLLOVER_MAX_M3,
-            cycle_batch_size: 1_000,
+            cycle_batch_size: 5_000,
         }
     }
 }

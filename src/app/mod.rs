@@ -75,7 +75,7 @@ impl Default for BillingSettings {
             due_days: 15,
             late_fee: LateFeePolicy::default(),
             rollover_max_m3: crate::domain::reading::DEFAULT_ROLLOVER_MAX_M3,
-            cycle_batch_size: 1_000,
+            cycle_batch_size: 5_000,
         }
     }
 }

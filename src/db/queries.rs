@@ -30,15 +30,20 @@ const RANGE_SPREAD_MAX: i64 = 4;
 /// per id. A range may match ids that were not asked for; callers key their results by id
 /// and look up only their own.
 pub fn ids_in(column: impl ColumnTrait, ids: &[i64]) -> sea_orm::Condition {
-    let (Some(min), Some(max)) = (ids.iter().min(), ids.iter().max()) else {
+    if ids.is_empty() {
         return sea_orm::Condition::all().add(Expr::val(false));
-    };
-    let dense = (max - min).saturating_add(1) <= RANGE_SPREAD_MAX.saturating_mul(ids.len() as i64);
-    if dense {
-        sea_orm::Condition::all().add(column.between(*min, *max))
-    } else {
-        sea_orm::Condition::all().add(column.is_in(ids.iter().copied()))
     }
+    match dense_range(ids) {
+        Some((min, max)) => sea_orm::Condition::all().add(column.between(min, max)),
+        None => sea_orm::Condition::all().add(column.is_in(ids.iter().copied())),
+    }
+}
+
+/// The smallest and largest id when the ids are dense enough to read as one range.
+fn dense_range(ids: &[i64]) -> Option<(i64, i64)> {
+    let (min, max) = (*ids.iter().min()?, *ids.iter().max()?);
+    let count = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+    ((max - min).saturating_add(1) <= RANGE_SPREAD_MAX.saturating_mul(count)).then_some((min, max))
 }
 
 /// A stored row that no longer parses is a bug or a tampered database, never caller input.
@@ -177,12 +182,27 @@ pub async fn last_segments(
         return Ok(HashMap::new());
     }
     let backend = db.get_database_backend();
-    let placeholders = placeholders(backend, meter_ids.len());
+    // Newest sequence per meter from the (meter_id, meter_seq) index, then those rows. A
+    // correlated MAX per row let PostgreSQL pick a sequential scan once the table was big.
+    let (filter, values): (String, Vec<sea_orm::Value>) = match dense_range(meter_ids) {
+        Some((min, max)) => (
+            format!(
+                "meter_id BETWEEN {} AND {}",
+                placeholder(backend, 0),
+                placeholder(backend, 1)
+            ),
+            vec![min.into(), max.into()],
+        ),
+        None => (
+            format!("meter_id IN ({})", placeholders(backend, meter_ids.len())),
+            meter_ids.iter().map(|id| (*id).into()).collect(),
+        ),
+    };
     let sql = format!(
-        "SELECT s.* FROM bill_segments s WHERE s.meter_id IN ({placeholders}) AND s.meter_seq = \
-         (SELECT MAX(t.meter_seq) FROM bill_segments t WHERE t.meter_id = s.meter_id)"
+        "SELECT s.* FROM bill_segments s JOIN (SELECT meter_id, MAX(meter_seq) AS last_seq \
+         FROM bill_segments WHERE {filter} GROUP BY meter_id) l \
+         ON s.meter_id = l.meter_id AND s.meter_seq = l.last_seq"
     );
-    let values = meter_ids.iter().map(|id| (*id).into());
     let rows = bill_segment::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(db)
@@ -223,12 +243,18 @@ fn sum_bigint(column: impl sea_orm::sea_query::IntoColumnRef) -> Expr {
     Expr::col(column).sum().cast_as(Alias::new("BIGINT"))
 }
 
-fn placeholders(backend: sea_orm::DatabaseBackend, count: usize) -> String {
-    let one = |i: usize| match backend {
-        sea_orm::DatabaseBackend::Postgres => format!("${}", i + 1),
+fn placeholder(backend: sea_orm::DatabaseBackend, index: usize) -> String {
+    match backend {
+        sea_orm::DatabaseBackend::Postgres => format!("${}", index + 1),
         _ => "?".to_owned(),
-    };
-    (0..count).map(one).collect::<Vec<_>>().join(",")
+    }
+}
+
+fn placeholders(backend: sea_orm::DatabaseBackend, count: usize) -> String {
+    (0..count)
+        .map(|i| placeholder(backend, i))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
