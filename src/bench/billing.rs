@@ -148,7 +148,7 @@ pub async fn run(bench: BillingBench) -> anyhow::Result<()> {
 }
 
 pub fn describe(spec: &str) -> &str {
-    if spec == "sqlite" {
+    if spec == "sqlite" || spec.starts_with("sqlite:") {
         "SQLite (file, WAL)"
     } else {
         "PostgreSQL"

@@ -60,6 +60,9 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
 
 /// The server port of a PostgreSQL URL (5432 unless it names one).
 fn postgres_port(url: &str) -> u16 {
+    if !url.starts_with("postgres") {
+        return 5432;
+    }
     url.parse::<sea_orm::sqlx::postgres::PgConnectOptions>()
         .map_or(5432, |options| options.get_port())
 }
