@@ -2,8 +2,6 @@
 //! then duplicate detection among the matched payments, then the totals.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::hash::BuildHasher as _;
 
 /// Hash maps keyed by order and refund numbers: foldhash instead of SipHash (hashing 2–3 M
 /// string keys dominated matching). Seeded per process; the keys come from our own ledger and
@@ -16,6 +14,7 @@ fn map_with_capacity<K, V>(capacity: usize) -> FastMap<K, V> {
 
 use chrono::{NaiveDateTime, TimeDelta};
 
+use super::join::{self, Lookup, Split};
 use super::totals::totals;
 use super::{
     Class, CrossDay, Discrepancy, GatewayRow, LedgerPayment, LedgerRef, LedgerRefund, MatchOptions,
@@ -24,10 +23,18 @@ use super::{
 
 /// Matches one channel's ledger against its statement for `options.business_date`.
 pub fn reconcile(input: &ReconcileInput<'_>, options: &MatchOptions) -> ReconcileResult {
-    let mut matcher = Matcher::new(input, options);
+    let items = input.payments.len() + input.statement.len();
+    let split = Split::new(options.threads, items);
+    let mut lookups = join::by_order_no(&split, input.payments, input.statement).into_iter();
+    let mut matcher = Matcher::new(input, options, split);
+    // Rows in statement order, so that `matched` is in that order too.
     for (index, row) in input.statement.iter().enumerate() {
         match row.movement {
-            Movement::Payment => matcher.payment_row(index, row),
+            Movement::Payment => {
+                // The join returned exactly one lookup per payment row, in this order.
+                let lookup = lookups.next().map_or(Lookup::Unknown, |(_, lookup)| lookup);
+                matcher.payment_row(index, row, lookup);
+            }
             Movement::Refund => matcher.refund_row(index, row),
         }
     }
@@ -120,7 +127,7 @@ fn item(
 struct Matcher<'a> {
     input: &'a ReconcileInput<'a>,
     options: &'a MatchOptions,
-    payments_by_order: FastMap<&'a str, usize>,
+    split: Split,
     /// Payment rows whose order number is not in the ledger, for the second pass.
     by_gateway_no: Vec<usize>,
     payment_claimed: Vec<bool>,
@@ -133,16 +140,8 @@ struct Matcher<'a> {
 }
 
 impl<'a> Matcher<'a> {
-    fn new(input: &'a ReconcileInput<'a>, options: &'a MatchOptions) -> Matcher<'a> {
+    fn new(input: &'a ReconcileInput<'a>, options: &'a MatchOptions, split: Split) -> Matcher<'a> {
         let payments = input.payments;
-        let mut payments_by_order = map_with_capacity(payments.len());
-        for (index, payment) in payments.iter().enumerate() {
-            // Order numbers are unique in the ledger; should one repeat, the first entry
-            // matches and the repeat stays LEDGER_ONLY where finance sees it.
-            payments_by_order
-                .entry(payment.out_trade_no.as_str())
-                .or_insert(index);
-        }
         let mut refunds_by_no = map_with_capacity(input.refunds.len());
         let mut refunds_by_order: FastMap<&str, Vec<usize>> =
             map_with_capacity(input.refunds.len());
@@ -165,7 +164,7 @@ impl<'a> Matcher<'a> {
             input,
             neighbour_payments,
             options,
-            payments_by_order,
+            split,
             by_gateway_no: Vec::new(),
             payment_claimed: vec![false; payments.len()],
             refunds_by_no,
@@ -195,12 +194,32 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    /// First pass: a payment row whose order number we know is settled now; the others wait
-    /// for [`Self::rows_by_gateway_no`].
-    fn payment_row(&mut self, index: usize, row: &'a GatewayRow<'a>) {
-        match self.payments_by_order.get(&*row.out_trade_no).copied() {
-            Some(at) => self.settle_payment_row(index, row, Some(at)),
-            None => self.by_gateway_no.push(index),
+    /// First pass, from the order-number join: the first row of a known order claims its
+    /// payment (an order number repeated in the ledger matches its first payment; the repeat
+    /// stays LEDGER_ONLY where finance sees it); the other rows wait for
+    /// [`Self::rows_by_gateway_no`].
+    fn payment_row(&mut self, index: usize, row: &'a GatewayRow<'a>, lookup: Lookup) {
+        match lookup {
+            Lookup::First {
+                payment: at,
+                same_amount,
+            } => {
+                if let Some(claimed) = self.payment_claimed.get_mut(at) {
+                    *claimed = true;
+                }
+                if same_amount {
+                    self.matched.push(Matched {
+                        ledger: LedgerRef::Payment(at),
+                        row: index,
+                        movement: Movement::Payment,
+                        amount_fen: row.amount_fen,
+                    });
+                } else if let Some(payment) = self.input.payments.get(at) {
+                    self.pair(&LedgerSide::payment(at, payment), index, row);
+                }
+            }
+            Lookup::Repeat { payment } => self.settle_payment_row(index, row, Some(payment)),
+            Lookup::Unknown => self.by_gateway_no.push(index),
         }
     }
 
@@ -386,41 +405,10 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    /// Positions in `matched`, in order, of the payments that may share their account and
-    /// amount with another: those whose 64-bit hash of the pair is not unique. A collision
-    /// only adds a candidate, which [`Self::duplicates`] then groups exactly; this pass over
-    /// every matched payment keeps 16 bytes per payment and compares no strings.
-    fn possibly_shared(&self) -> Vec<usize> {
-        const SHARED: usize = usize::MAX;
-        let hasher = foldhash::fast::RandomState::default();
-        let mut first_by_hash: FastMap<u64, usize> = map_with_capacity(self.matched.len());
-        let mut shared = Vec::new();
-        for (position, entry) in self.matched.iter().enumerate() {
-            let Some(payment) = self.duplicate_candidate(entry) else {
-                continue;
-            };
-            let hash = hasher.hash_one((payment.account_no.as_str(), payment.amount_fen));
-            match first_by_hash.entry(hash) {
-                Entry::Vacant(vacant) => {
-                    vacant.insert(position);
-                }
-                Entry::Occupied(mut occupied) => {
-                    let first = std::mem::replace(occupied.get_mut(), SHARED);
-                    if first != SHARED {
-                        shared.push(first);
-                    }
-                    shared.push(position);
-                }
-            }
-        }
-        shared.sort_unstable();
-        shared
-    }
-
     /// Later matched payments of one account and amount become DUPLICATEs of the earliest.
-    /// Only the few payments [`Self::possibly_shared`] finds are grouped by their real key.
+    /// Only the few payments [`join::possibly_shared`] finds are grouped by their real key.
     fn duplicates(&mut self) {
-        let shared = self.possibly_shared();
+        let shared = join::possibly_shared(&self.split, &self.matched, self.input.payments);
         if shared.is_empty() {
             return;
         }

@@ -11,7 +11,7 @@
 //! 576.35 − 150.00 + 55.00 − 90.00 = 391.35).
 //!
 //! Matching, in one pass over each side with hash maps sized up front:
-//! - payment rows: on `out_trade_no`, then on the gateway trade number when ours is unknown;
+//! - payment rows: on `out_trade_no` (the join of `join`, split by hash across threads), then on the gateway trade number when ours is unknown;
 //!   equal amounts → MATCHED, different → AMOUNT_MISMATCH; no ledger payment → GATEWAY_ONLY;
 //! - refund rows: against ledger refunds on our refund number, then (for a row without one)
 //!   on `out_trade_no`; a refund on one side only is a STATUS_MISMATCH ("refunded on one side
@@ -28,6 +28,7 @@
 //! AUTO_RESOLVED with a [`CrossDay`] note. The class stays, so the day's totals still tie.
 
 mod held;
+mod join;
 mod matcher;
 mod totals;
 
@@ -123,13 +124,23 @@ pub struct ReconcileInput<'a> {
 pub struct MatchOptions {
     pub business_date: NaiveDate,
     pub near_midnight_minutes: u32,
+    /// Parts the order-number join is split into, run on as many threads for a large day.
+    /// Changes the speed, never the result.
+    pub threads: usize,
 }
 
+/// Upper bound on [`MatchOptions::threads`] by default: the join is memory-bound beyond it.
+const MATCH_THREADS_MAX: usize = 8;
+
 impl MatchOptions {
+    /// Options for `business_date`: the default window, and one thread per core (up to
+    /// [`MATCH_THREADS_MAX`]).
     pub fn new(business_date: NaiveDate) -> MatchOptions {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         MatchOptions {
             business_date,
             near_midnight_minutes: NEAR_MIDNIGHT_MINUTES_DEFAULT,
+            threads: cores.min(MATCH_THREADS_MAX),
         }
     }
 }

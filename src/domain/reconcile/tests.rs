@@ -453,6 +453,75 @@ fn discrepancies_come_out_sorted_by_order_number() {
     assert_eq!(order, ["0", "a", "b", "c"]);
 }
 
+/// A day large enough for the join to run on threads: the same result as one thread, with
+/// every kind of payment row (matched, mismatched, repeated, unknown, found by the gateway's
+/// number) and duplicates across the parts.
+#[test]
+fn a_threaded_join_gives_the_single_threaded_result() {
+    const PAYMENTS: usize = 30_000;
+    let payments: Vec<_> = (0..PAYMENTS)
+        .map(|i| {
+            let account = format!("A{}", i % 20_000);
+            let mut payment = payment(
+                &format!("WB{i:08}"),
+                &account,
+                100 + (i % 20_000 % 7) as i64,
+                "12:00:00",
+            );
+            payment.paid_at += chrono::TimeDelta::seconds((i % 3_600) as i64);
+            payment
+        })
+        .collect();
+    let mut statement = Vec::new();
+    for (i, p) in payments.iter().enumerate() {
+        let fen = if i % 101 == 0 {
+            p.amount_fen + 1
+        } else {
+            p.amount_fen
+        };
+        match i % 13 {
+            0 => {}
+            1 => statement.extend([
+                row(&p.out_trade_no, fen, "12:00:00"),
+                row(&p.out_trade_no, fen, "12:00:01"),
+            ]),
+            2 => {
+                let mut by_number = row(&format!("THEIRS{i}"), fen, "12:00:00");
+                by_number.gateway_trade_no = format!("G{}", p.out_trade_no).into();
+                statement.push(by_number);
+            }
+            _ => statement.push(row(&p.out_trade_no, fen, "12:00:00")),
+        }
+        if i % 997 == 0 {
+            statement.push(row(&format!("UNKNOWN{i}"), 5, "13:00:00"));
+        }
+    }
+    let statement = lines(statement);
+    let input = ReconcileInput {
+        payments: &payments,
+        refunds: &[],
+        statement: &statement,
+        neighbours: Neighbours::default(),
+    };
+    let one = MatchOptions {
+        threads: 1,
+        ..MatchOptions::new(day())
+    };
+    let expected = reconcile(&input, &one);
+    assert!(
+        expected.totals.duplicate.count > 1_000,
+        "{:?}",
+        expected.totals
+    );
+    assert!(expected.totals.amount_mismatch.count > 100);
+    for threads in [2, 3] {
+        assert_eq!(
+            reconcile(&input, &MatchOptions { threads, ..one }),
+            expected
+        );
+    }
+}
+
 #[test]
 #[ignore = "timing run: cargo test --release -- --ignored --nocapture million"]
 fn million_rows_timing() {

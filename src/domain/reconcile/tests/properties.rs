@@ -304,3 +304,22 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The split of the order-number join changes the speed, never the result.
+    #[test]
+    fn the_result_does_not_depend_on_the_number_of_parts(case in case(), parts in 2usize..6) {
+        let built = build(&case);
+        let input = ReconcileInput {
+            payments: &built.payments,
+            refunds: &built.refunds,
+            statement: &built.statement,
+            neighbours: Neighbours::default(),
+        };
+        let one = MatchOptions { threads: 1, ..MatchOptions::new(day()) };
+        let many = MatchOptions { threads: parts, ..one };
+        prop_assert_eq!(reconcile(&input, &many), reconcile(&input, &one));
+    }
+}
