@@ -145,6 +145,8 @@ fn part_table(
         if split.part_of(hash) != part {
             continue;
         }
+        // A day's ledger is bounded far below 2³² payments (the app stops at 5 M, and 2³²
+        // would need half a terabyte of payments in memory).
         let Ok(index) = u32::try_from(at) else { break };
         let number = Some(payment.out_trade_no.as_str());
         let slot_hash = |slot: &Slot| hashes.get(slot.payment as usize).copied().unwrap_or(0);
