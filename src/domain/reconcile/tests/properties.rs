@@ -182,6 +182,17 @@ fn build(case: &Case) -> Built {
     }
 }
 
+impl Built {
+    fn input(&self) -> ReconcileInput<'_> {
+        ReconcileInput {
+            payments: &self.payments,
+            refunds: &self.refunds,
+            statement: &self.statement,
+            neighbours: Neighbours::default(),
+        }
+    }
+}
+
 /// Fisher–Yates with a small LCG: the order of statement rows must not matter.
 fn shuffle(rows: &mut [GatewayRow<'_>], mut seed: u64) {
     for i in (1..rows.len()).rev() {
@@ -205,12 +216,7 @@ proptest! {
     #[test]
     fn every_input_lands_in_exactly_one_class_and_the_totals_tie_out(case in case()) {
         let built = build(&case);
-        let input = ReconcileInput {
-            payments: &built.payments,
-            refunds: &built.refunds,
-            statement: &built.statement,
-            neighbours: Neighbours::default(),
-        };
+        let input = built.input();
         let result = reconcile(&input, &MatchOptions::new(day()));
 
         // Coverage: each row and each ledger entry exactly once.
@@ -312,12 +318,7 @@ proptest! {
     #[test]
     fn the_result_does_not_depend_on_the_number_of_parts(case in case(), parts in 2usize..6) {
         let built = build(&case);
-        let input = ReconcileInput {
-            payments: &built.payments,
-            refunds: &built.refunds,
-            statement: &built.statement,
-            neighbours: Neighbours::default(),
-        };
+        let input = built.input();
         let one = MatchOptions { threads: 1, ..MatchOptions::new(day()) };
         let many = MatchOptions { threads: parts, ..one };
         prop_assert_eq!(reconcile(&input, &many), reconcile(&input, &one));
