@@ -111,12 +111,21 @@ struct Slot {
     claimed: bool,
 }
 
-/// The payment rows' lookups, in statement order, each with its row index.
+impl Slot {
+    /// The key the slot stands for, read through the ledger.
+    fn order_no<'p>(&self, payments: &'p [LedgerPayment]) -> Option<&'p str> {
+        payments
+            .get(self.payment as usize)
+            .map(|payment| payment.out_trade_no.as_str())
+    }
+}
+
+/// One lookup per payment row, in statement order.
 pub(super) fn by_order_no(
     split: &Split,
     payments: &[LedgerPayment],
     rows: &[GatewayRow<'_>],
-) -> Vec<(usize, Lookup)> {
+) -> Vec<Lookup> {
     let payment_hashes = split.hashes(payments, |payment| split.hash_str(&payment.out_trade_no));
     let row_hashes = split.hashes(rows, |row| split.hash_str(&row.out_trade_no));
     let parts = split.each(|part| {
@@ -136,11 +145,6 @@ fn part_table(
 ) -> HashTable<Slot> {
     let expected = payments.len() / split.parts + payments.len() / 64 + 16;
     let mut table = HashTable::with_capacity(expected);
-    let key = |slot: &Slot| {
-        payments
-            .get(slot.payment as usize)
-            .map(|p| &*p.out_trade_no)
-    };
     for (at, (payment, &hash)) in payments.iter().zip(hashes).enumerate() {
         if split.part_of(hash) != part {
             continue;
@@ -148,9 +152,10 @@ fn part_table(
         // A day's ledger is bounded far below 2³² payments (the app stops at 5 M, and 2³²
         // would need half a terabyte of payments in memory).
         let Ok(index) = u32::try_from(at) else { break };
-        let number = Some(payment.out_trade_no.as_str());
+        let number = payment.out_trade_no.as_str();
         let slot_hash = |slot: &Slot| hashes.get(slot.payment as usize).copied().unwrap_or(0);
-        if let Entry::Vacant(vacant) = table.entry(hash, |slot| key(slot) == number, slot_hash) {
+        let same = |slot: &Slot| slot.order_no(payments) == Some(number);
+        if let Entry::Vacant(vacant) = table.entry(hash, same, slot_hash) {
             vacant.insert(Slot {
                 payment: index,
                 claimed: false,
@@ -175,12 +180,7 @@ fn probe_part(
             continue;
         }
         let number = &*row.out_trade_no;
-        let found = table.find_mut(hash, |slot| {
-            payments
-                .get(slot.payment as usize)
-                .map(|p| p.out_trade_no.as_str())
-                == Some(number)
-        });
+        let found = table.find_mut(hash, |slot| slot.order_no(payments) == Some(number));
         let lookup = match found {
             Some(slot) if slot.claimed => Lookup::Repeat {
                 payment: slot.payment as usize,
@@ -201,8 +201,9 @@ fn probe_part(
     lookups
 }
 
-/// The parts' lookups (each in row order) merged into one list in row order.
-fn merge_in_row_order(parts: Vec<Vec<(usize, Lookup)>>, rows: usize) -> Vec<(usize, Lookup)> {
+/// The parts' lookups (each in row order, with its row index) merged into one list in row
+/// order.
+fn merge_in_row_order(parts: Vec<Vec<(usize, Lookup)>>, rows: usize) -> Vec<Lookup> {
     let mut merged = Vec::with_capacity(rows);
     let mut heads: Vec<_> = parts
         .into_iter()
@@ -215,8 +216,8 @@ fn merge_in_row_order(parts: Vec<Vec<(usize, Lookup)>>, rows: usize) -> Vec<(usi
             .min();
         let Some(row) = next else { break };
         for head in &mut heads {
-            if let Some(entry) = head.next_if(|&(at, _)| at == row) {
-                merged.push(entry);
+            if let Some((_, lookup)) = head.next_if(|&(at, _)| at == row) {
+                merged.push(lookup);
             }
         }
     }

@@ -32,7 +32,7 @@ pub fn reconcile(input: &ReconcileInput<'_>, options: &MatchOptions) -> Reconcil
         match row.movement {
             Movement::Payment => {
                 // The join returned exactly one lookup per payment row, in this order.
-                let lookup = lookups.next().map_or(Lookup::Unknown, |(_, lookup)| lookup);
+                let lookup = lookups.next().unwrap_or(Lookup::Unknown);
                 matcher.payment_row(index, row, lookup);
             }
             Movement::Refund => matcher.refund_row(index, row),

@@ -11,8 +11,8 @@
 //! 576.35 − 150.00 + 55.00 − 90.00 = 391.35).
 //!
 //! Matching, in one pass over each side with hash maps sized up front:
-//! - payment rows: on `out_trade_no` (the join of `join`, split by hash across threads), then on the gateway trade number when ours is unknown;
-//!   equal amounts → MATCHED, different → AMOUNT_MISMATCH; no ledger payment → GATEWAY_ONLY;
+//! - payment rows: on `out_trade_no` (`join`: split by hash across threads), then on the
+//!   gateway trade number when ours is unknown; equal amounts → MATCHED, different → AMOUNT_MISMATCH; no ledger payment → GATEWAY_ONLY;
 //! - refund rows: against ledger refunds on our refund number, then (for a row without one)
 //!   on `out_trade_no`; a refund on one side only is a STATUS_MISMATCH ("refunded on one side
 //!   only"), different amounts an AMOUNT_MISMATCH;
