@@ -48,6 +48,7 @@ impl App {
         let reason = validate::text("reason", reason, REASON_LEN_MAX)?;
         let refund_no = validate::identifier("refund_no", refund_no)?;
         let order = find_payment(self, out_trade_no).await?;
+        super::counter_refunds::refuse_counter_payment(&order)?;
         if let Some(existing) = refund::Entity::find()
             .filter(refund::Column::RefundNo.eq(&refund_no))
             .one(&self.db)
@@ -109,6 +110,7 @@ impl App {
                 open.bill_no
             )));
         }
+        super::refundable::ensure_refundable(&txn, &order, amount).await?;
         let balance = queries::prepayment_balances(&txn, &[order.account_id])
             .await?
             .get(&order.account_id)

@@ -18,6 +18,8 @@
 //! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
 //! - [`reconcile`]: matching a day's ledger payments against a gateway statement in one pass.
 //! - [`reconcile_schedule`]: when the `serve` scheduler reconciles a day, retries, gives up.
+//! - [`refundable`]: whose money prepayment is: per payment, what it brought that is still
+//!   unapplied (bills take the oldest first), the most an online refund of it may return.
 
 pub mod allocation;
 pub mod billing;
@@ -29,4 +31,5 @@ pub mod rating;
 pub mod reading;
 pub mod reconcile;
 pub mod reconcile_schedule;
+pub mod refundable;
 pub mod tariff;

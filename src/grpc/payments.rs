@@ -51,6 +51,7 @@ fn refund(view: RefundView) -> pb::Refund {
         status: r.status,
         reason: r.reason,
         created_at: instant(Some(r.created_at)),
+        cashier_id: r.cashier_id.unwrap_or_default(),
     }
 }
 
@@ -101,6 +102,24 @@ impl PaymentService for Payments {
         let view = self
             .0
             .refund_payment(&out_trade_no, &amount, &reason, &refund_no)
+            .await?;
+        Ok(Response::new(refund(view)))
+    }
+
+    async fn refund_counter_payment(
+        &self,
+        request: Request<pb::RefundCounterPaymentRequest>,
+    ) -> Result<Response<pb::Refund>, Status> {
+        let pb::RefundCounterPaymentRequest {
+            out_trade_no,
+            amount,
+            reason,
+            refund_no,
+            cashier_id,
+        } = request.into_inner();
+        let view = self
+            .0
+            .refund_counter_payment(&out_trade_no, &amount, &reason, &refund_no, &cashier_id)
             .await?;
         Ok(Response::new(refund(view)))
     }

@@ -7,6 +7,7 @@
 mod accounts;
 mod bills;
 mod closures;
+mod counter_refunds;
 mod cycle;
 mod helpers;
 mod payments;
