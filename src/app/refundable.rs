@@ -32,13 +32,15 @@ pub(crate) async fn ensure_refundable(
     amount: Money,
 ) -> AppResult<()> {
     let prepayment = prepayment_by_payment(txn, order.account_id).await?;
-    prepayment.check_refund(&order.id, amount).map_err(|refused| {
-        AppError::FailedPrecondition(format!(
-            "only {} of payment {} is refundable (what it brought that is still unapplied \
+    prepayment
+        .check_refund(&order.id, amount)
+        .map_err(|refused| {
+            AppError::FailedPrecondition(format!(
+                "only {} of payment {} is refundable (what it brought that is still unapplied \
              prepayment); {} was asked",
-            refused.refundable, order.out_trade_no, refused.requested
-        ))
-    })
+                refused.refundable, order.out_trade_no, refused.requested
+            ))
+        })
 }
 
 /// The account's prepayment as lots per payment id.

@@ -50,7 +50,9 @@ pub struct Prepayment<S> {
 
 /// Why a refund of one source was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("only {refundable} of what this payment brought is unapplied prepayment; {requested} was asked")]
+#[error(
+    "only {refundable} of what this payment brought is unapplied prepayment; {requested} was asked"
+)]
 pub struct NotRefundable {
     pub requested: Money,
     pub refundable: Money,
@@ -144,7 +146,9 @@ impl<S: PartialEq + Clone> Prepayment<S> {
     fn withdraw(&mut self, source: Option<&S>, amount: Money) {
         let mut left = amount;
         if let Some(source) = source {
-            left = take(&mut self.lots, left, |lot| lot.source.as_ref() == Some(source));
+            left = take(&mut self.lots, left, |lot| {
+                lot.source.as_ref() == Some(source)
+            });
         }
         left = take(&mut self.lots, left, |_| true);
         self.overdrawn += left;
@@ -272,16 +276,19 @@ mod tests {
     }
 
     fn arbitrary_history() -> impl Strategy<Value = Vec<Movement<u8>>> {
-        let movement = (0_u8..3, proptest::option::weighted(0.8, 0_u8..4), 0_i64..20_000).prop_map(
-            |(kind, source, fen)| {
+        let movement = (
+            0_u8..3,
+            proptest::option::weighted(0.8, 0_u8..4),
+            0_i64..20_000,
+        )
+            .prop_map(|(kind, source, fen)| {
                 let amount = Money::from_fen(fen);
                 match kind {
                     0 => Movement::Credit { source, amount },
                     1 => Movement::Applied { amount },
                     _ => Movement::Withdrawn { source, amount },
                 }
-            },
-        );
+            });
         proptest::collection::vec(movement, 0..40)
     }
 

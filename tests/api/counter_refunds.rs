@@ -285,7 +285,11 @@ async fn a_counter_refund_is_counted_in_its_cashiers_close() {
     // Refunded in the books but the cash is still in the drawer: no longer BALANCED.
     let over = close(&mut app, "C-2", "100.00").await;
     assert_eq!(
-        (over.expected.as_str(), over.difference.as_str(), over.outcome.as_str()),
+        (
+            over.expected.as_str(),
+            over.difference.as_str(),
+            over.outcome.as_str()
+        ),
         ("0.00", "100.00", "OVER")
     );
     // 60.00 should be left after the 40.00 refund; 50.00 is.
@@ -299,7 +303,11 @@ async fn a_counter_refund_is_counted_in_its_cashiers_close() {
         ),
         ("40.00", "60.00", "-10.00", "SHORT")
     );
-    assert_eq!(app.journal_totals().await, journal, "a close moves no money");
+    assert_eq!(
+        app.journal_totals().await,
+        journal,
+        "a close moves no money"
+    );
 }
 
 #[tokio::test]
@@ -352,7 +360,11 @@ async fn cash_is_refunded_at_the_counter_and_online_money_online() {
         Code::FailedPrecondition,
     );
     assert!(message.contains("RefundPayment"), "{message}");
-    assert_eq!(app.count("refunds", "1 = 1").await, 0, "nothing was written");
+    assert_eq!(
+        app.count("refunds", "1 = 1").await,
+        0,
+        "nothing was written"
+    );
     assert_eq!(payment(&mut app, &cash).await.status, "SUCCEEDED");
     assert_eq!(prepayment(&mut app).await, "60.00");
     assert_journal_balanced(&app).await;
