@@ -5,7 +5,8 @@
 //! only what that counter payment brought that is still unapplied prepayment
 //! ([`super::refundable`]); the account is held while that is read and the money booked. There
 //! is no gateway to wait for: the refund is SUCCEEDED the moment it is booked, with the cashier
-//! and the Beijing day on the row so the cashier's close counts it. The caller's refund number
+//! and the Beijing day on the row so the cashier's close counts it (and none once that cashier
+//! has closed the day, which would no longer count it). The caller's refund number
 //! makes a retry safe: the same number for the same payment and amount is the same refund,
 //! anything else under that number is ALREADY_EXISTS.
 
@@ -17,7 +18,7 @@ use super::settlement::{
     PARTIALLY_REFUNDED, PaymentChannel, REFUNDED, SUCCEEDED, lock_account, write_entry,
 };
 use super::{App, AppError, AppResult, validate};
-use crate::db::entity::{bill, payment, refund};
+use crate::db::entity::{bill, cashier_close, payment, refund};
 use crate::domain::journal::{JournalEntry, Ledger, Posting};
 use crate::domain::money::Money;
 use crate::gateway::beijing::beijing_date;
@@ -94,6 +95,7 @@ impl App {
                 order.out_trade_no, order.status
             )));
         }
+        ensure_not_closed(&txn, &asked.cashier_id, today).await?;
         ensure_no_arrears(&txn, order.account_id).await?;
         super::refundable::ensure_refundable(&txn, &order, asked.amount).await?;
         let refunded = order.refunded_fen + asked.amount.to_fen();
@@ -170,6 +172,25 @@ fn same_refund(
         refund: existing,
         out_trade_no: order.out_trade_no.clone(),
     })
+}
+
+/// Cash cannot leave a drawer whose day is already closed: the close would no longer count it.
+async fn ensure_not_closed(
+    txn: &impl sea_orm::ConnectionTrait,
+    cashier_id: &str,
+    today: chrono::NaiveDate,
+) -> AppResult<()> {
+    let closed = cashier_close::Entity::find()
+        .filter(cashier_close::Column::CashierId.eq(cashier_id))
+        .filter(cashier_close::Column::BusinessDate.eq(today))
+        .one(txn)
+        .await?;
+    match closed {
+        Some(_) => Err(AppError::FailedPrecondition(format!(
+            "cashier {cashier_id} already closed {today}; another cashier pays the refund out"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Prepayment is refunded only with no arrears (domain.md 5).

@@ -308,6 +308,15 @@ async fn a_counter_refund_is_counted_in_its_cashiers_close() {
         journal,
         "a close moves no money"
     );
+    let late = paid_at_counter(&mut app, "R-4", "10.00", "C-4").await;
+    let message = assert_code(
+        refund_cash(&mut app, &late, "10.00", "RF-4", "C-1").await,
+        Code::FailedPrecondition,
+    );
+    assert!(message.contains("already closed"), "{message}");
+    refund_cash(&mut app, &late, "10.00", "RF-4", "C-4")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
