@@ -9,6 +9,7 @@ mod bills;
 mod closures;
 mod cycle;
 mod helpers;
+mod money_model;
 mod payments;
 mod readings;
 mod reconciliation;
