@@ -155,7 +155,10 @@ impl Model {
         } else {
             self.next_month_back.insert(account, back - 1);
         }
-        format!("issue {} for {account} ({})", bill.bill_no, bill.total_amount)
+        format!(
+            "issue {} for {account} ({})",
+            bill.bill_no, bill.total_amount
+        )
     }
 
     async fn counter_payment(&mut self, account: &'static str) -> String {
@@ -232,10 +235,7 @@ impl Model {
         assert_eq!(status, "SUCCEEDED", "order {}", order.out_trade_no);
         self.online
             .push((order.out_trade_no.clone(), fen_of(&order.amount)));
-        format!(
-            "{channel} {} for {account} with {faults:?}",
-            order.amount
-        )
+        format!("{channel} {} for {account} with {faults:?}", order.amount)
     }
 
     /// Polls the order until it leaves PENDING (a poll of a PENDING order queries the gateway).
@@ -287,10 +287,7 @@ impl Model {
         let outcome = match answer {
             Ok(refund) => refund.into_inner().status,
             Err(status)
-                if matches!(
-                    status.code(),
-                    Code::FailedPrecondition | Code::Unavailable
-                ) =>
+                if matches!(status.code(), Code::FailedPrecondition | Code::Unavailable) =>
             {
                 format!("{:?}", status.code())
             }
@@ -392,10 +389,7 @@ impl Model {
     async fn pairs(&self, sql: &str) -> HashMap<i64, i64> {
         let rows = self
             .db
-            .query_all_raw(Statement::from_string(
-                self.db.get_database_backend(),
-                sql,
-            ))
+            .query_all_raw(Statement::from_string(self.db.get_database_backend(), sql))
             .await
             .unwrap();
         rows.iter()
