@@ -15,6 +15,7 @@
 //! - [`late_fee`]: chargeable days with waivers, the late fee (违约金) under a policy.
 //! - [`allocation`]: sharing a payment over open bills (oldest first, fee before principal).
 //! - [`journal`]: balanced double-entry entries for bills, prepayment and payments.
+//! - [`payment`]: the payment aggregate: its states, events and one transition function.
 //! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
 //! - [`reconcile`]: matching a day's ledger payments against a gateway statement in one pass.
 //! - [`reconcile_schedule`]: when the `serve` scheduler reconciles a day, retries, gives up.
@@ -27,6 +28,7 @@ pub mod calendar;
 pub mod journal;
 pub mod late_fee;
 pub mod money;
+pub mod payment;
 pub mod rating;
 pub mod reading;
 pub mod reconcile;

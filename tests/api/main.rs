@@ -10,6 +10,7 @@ mod closures;
 mod counter_refunds;
 mod cycle;
 mod helpers;
+mod money_model;
 mod payments;
 mod readings;
 mod reconciliation;
