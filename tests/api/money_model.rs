@@ -266,7 +266,8 @@ impl Model {
             return "refund: nothing paid yet".into();
         }
         let pick = self.rng.gen_range(0..pool_len);
-        let (out_trade_no, amount_fen) = if pick < self.online.len() {
+        let online = pick < self.online.len();
+        let (out_trade_no, amount_fen) = if online {
             self.online[pick].clone()
         } else {
             self.counter[pick - self.online.len()].clone()
@@ -274,16 +275,28 @@ impl Model {
         let fen = self.rng.gen_range(1..=amount_fen.max(1));
         let amount = format!("{}.{:02}", fen / 100, fen % 100);
         let refund_no = format!("RF-{}", self.next_serial());
-        let answer = self
-            .app
-            .payments
-            .refund_payment(pb::RefundPaymentRequest {
-                out_trade_no: out_trade_no.clone(),
-                amount: amount.clone(),
-                reason: "model".into(),
-                refund_no,
-            })
-            .await;
+        let payments = &mut self.app.payments;
+        let answer = if online {
+            payments
+                .refund_payment(pb::RefundPaymentRequest {
+                    out_trade_no: out_trade_no.clone(),
+                    amount: amount.clone(),
+                    reason: "model".into(),
+                    refund_no,
+                })
+                .await
+        } else {
+            // Cash goes back over the counter, recorded with its cashier.
+            payments
+                .refund_counter_payment(pb::RefundCounterPaymentRequest {
+                    out_trade_no: out_trade_no.clone(),
+                    amount: amount.clone(),
+                    reason: "model".into(),
+                    refund_no,
+                    cashier_id: "C-1".into(),
+                })
+                .await
+        };
         let outcome = match answer {
             Ok(refund) => refund.into_inner().status,
             Err(status)
