@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod payments;
 pub mod readings;
 pub mod reconciliation;
+pub mod refund_settle;
 pub mod refunds;
 pub mod reversal;
 pub mod settlement;

@@ -18,6 +18,7 @@
 //! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
 //! - [`reconcile`]: matching a day's ledger payments against a gateway statement in one pass.
 //! - [`reconcile_schedule`]: when the `serve` scheduler reconciles a day, retries, gives up.
+//! - [`refund`]: the refund lifecycle: states, gateway events, the one transition function.
 
 pub mod allocation;
 pub mod billing;
@@ -29,4 +30,5 @@ pub mod rating;
 pub mod reading;
 pub mod reconcile;
 pub mod reconcile_schedule;
+pub mod refund;
 pub mod tariff;

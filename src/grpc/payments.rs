@@ -51,6 +51,8 @@ fn refund(view: RefundView) -> pb::Refund {
         status: r.status,
         reason: r.reason,
         created_at: instant(Some(r.created_at)),
+        completed_at: instant(r.completed_at),
+        gateway_refund_id: r.gateway_refund_id.unwrap_or_default(),
     }
 }
 
@@ -103,6 +105,25 @@ impl PaymentService for Payments {
             .refund_payment(&out_trade_no, &amount, &reason, &refund_no)
             .await?;
         Ok(Response::new(refund(view)))
+    }
+
+    async fn get_refund(
+        &self,
+        request: Request<pb::GetRefundRequest>,
+    ) -> Result<Response<pb::Refund>, Status> {
+        let pb::GetRefundRequest { refund_no } = request.into_inner();
+        Ok(Response::new(refund(self.0.get_refund(&refund_no).await?)))
+    }
+
+    async fn list_refunds(
+        &self,
+        request: Request<pb::ListRefundsRequest>,
+    ) -> Result<Response<pb::ListRefundsResponse>, Status> {
+        let pb::ListRefundsRequest { out_trade_no } = request.into_inner();
+        let refunds = self.0.list_refunds(&out_trade_no).await?;
+        Ok(Response::new(pb::ListRefundsResponse {
+            refunds: refunds.into_iter().map(refund).collect(),
+        }))
     }
 
     async fn record_counter_payment(
