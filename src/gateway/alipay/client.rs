@@ -588,3 +588,76 @@ fn classify_refund_query(found: AlipayRefundQuery, refund_fen: i64) -> RefundAns
         },
     }
 }
+
+#[cfg(test)]
+mod refund_tests {
+    use super::*;
+
+    fn found(refund_fen: i64, status: Option<&str>) -> AlipayRefundQuery {
+        AlipayRefundQuery::Found {
+            out_request_no: "RF-1".into(),
+            refund_fen,
+            total_fen: 10_000,
+            refund_status: status.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_refund_query_is_paid_only_for_our_amount_and_fails_only_on_refund_fail() {
+        let paid = RefundAnswer::Paid {
+            gateway_refund_id: None,
+        };
+        assert_eq!(classify_refund_query(found(6000, None), 6000), paid);
+        assert_eq!(
+            classify_refund_query(found(6000, Some("REFUND_SUCCESS")), 6000),
+            paid
+        );
+        assert!(matches!(
+            classify_refund_query(found(5999, Some("REFUND_SUCCESS")), 6000),
+            RefundAnswer::NeedsAttention { .. }
+        ));
+        assert!(matches!(
+            classify_refund_query(found(6000, Some("REFUND_PROCESSING")), 6000),
+            RefundAnswer::Processing { .. }
+        ));
+        assert!(matches!(
+            classify_refund_query(found(6000, Some("REFUND_FAIL")), 6000),
+            RefundAnswer::Refused { .. }
+        ));
+        assert!(matches!(
+            classify_refund_query(found(6000, Some("SOMETHING_NEW")), 6000),
+            RefundAnswer::Unknown { .. }
+        ));
+        assert_eq!(
+            classify_refund_query(AlipayRefundQuery::NotFound, 6000),
+            RefundAnswer::NotFound
+        );
+    }
+
+    #[test]
+    fn a_signed_refund_answer_with_a_renamed_field_or_a_bad_time_is_not_understood() {
+        let node = |pairs: &[(&str, &str)]| -> Map<String, Value> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+                .collect()
+        };
+        let good = [
+            ("trade_no", "2026"),
+            ("out_trade_no", "WB1"),
+            ("fund_change", "Y"),
+            ("refund_fee", "60.00"),
+            ("gmt_refund_pay", "2026-12-04 12:00:00"),
+        ];
+        assert!(parse_refund(&node(&good)).is_ok_and(|r| r.fund_change));
+        let mut renamed = good;
+        renamed[0].0 = "tradeNo";
+        assert!(parse_refund(&node(&renamed)).is_err());
+        let mut bad_time = good;
+        bad_time[4].1 = "yesterday afternoon";
+        assert!(parse_refund(&node(&bad_time)).is_err());
+        let mut odd_flag = good;
+        odd_flag[2].1 = "YES";
+        assert!(parse_refund(&node(&odd_flag)).is_err());
+    }
+}

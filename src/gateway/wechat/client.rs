@@ -589,3 +589,42 @@ fn optional_time<'de, D: serde::Deserializer<'de>>(
         .transpose()
         .map_err(serde::de::Error::custom)
 }
+
+#[cfg(test)]
+mod refund_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn answer(status: &str, refund_fen: i64) -> WechatRefundResponse {
+        serde_json::from_value(json!({
+            "refund_id": "503", "out_refund_no": "RF-1", "transaction_id": "42",
+            "out_trade_no": "WB1", "create_time": "2026-12-04T12:00:00+08:00",
+            "status": status,
+            "amount": { "total": 10000, "refund": refund_fen, "payer_total": 10000,
+                        "payer_refund": refund_fen },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn closed_abnormal_and_another_amount_need_a_person_and_only_success_is_paid() {
+        assert!(matches!(
+            classify_refund(&answer("SUCCESS", 6000), 6000),
+            RefundAnswer::Paid { .. }
+        ));
+        assert!(matches!(
+            classify_refund(&answer("PROCESSING", 6000), 6000),
+            RefundAnswer::Processing { .. }
+        ));
+        for status in ["CLOSED", "ABNORMAL"] {
+            assert!(matches!(
+                classify_refund(&answer(status, 6000), 6000),
+                RefundAnswer::NeedsAttention { .. }
+            ));
+        }
+        assert!(matches!(
+            classify_refund(&answer("SUCCESS", 5000), 6000),
+            RefundAnswer::NeedsAttention { .. }
+        ));
+    }
+}
