@@ -27,7 +27,11 @@ fn refund_settings() -> PaymentsConfig {
 /// A paid 35.50 bill and 64.50 of prepayment, brought by one order of 100.00 through
 /// `channel`. Returns the app and the order number.
 async fn app_with_prepayment(channel: &str) -> (TestApp, String) {
-    let mut app = spawn_sandbox_app(refund_settings()).await;
+    app_with_prepayment_using(channel, refund_settings()).await
+}
+
+async fn app_with_prepayment_using(channel: &str, settings: PaymentsConfig) -> (TestApp, String) {
+    let mut app = spawn_sandbox_app(settings).await;
     let today = water_billing::gateway::beijing::beijing_date(chrono::Utc::now());
     let installed = today - chrono::Days::new(40);
     app.upsert_tariff(flat_tariff()).await;
@@ -428,4 +432,33 @@ async fn a_refund_through_a_disabled_channel_is_refused_before_anything_is_booke
     assert!(message.contains("ALIPAY"), "{message}");
     assert_eq!(app.count("refunds", "1 = 1").await, 0);
     assert_eq!(app.count("journal_entries", "1 = 1").await, entries_before);
+}
+
+#[tokio::test]
+async fn the_background_refund_sweeper_settles_a_refund_left_pending_by_an_outage() {
+    let settings = PaymentsConfig {
+        refund_query_after_s: 0,
+        refund_sweep_interval_s: 1,
+        ..PaymentsConfig::default()
+    };
+    let (mut app, order) = app_with_prepayment_using("ALIPAY", settings).await;
+    set_faults(
+        &app,
+        "ALIPAY",
+        Faults {
+            refund_unavailable_next: 1,
+            ..Faults::default()
+        },
+    );
+    assert_code(
+        refund(&mut app, &order, "60.00", "RF-1").await,
+        Code::Unavailable,
+    );
+    for _ in 0..100 {
+        if get_refund(&mut app, "RF-1").await.status != "PENDING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_succeeded_once(&mut app, "ALIPAY", &order, "RF-1").await;
 }
