@@ -16,6 +16,7 @@ pub mod payments;
 pub mod readings;
 pub mod reconciliation;
 pub mod refundable;
+pub mod refund_settle;
 pub mod refunds;
 pub mod reversal;
 pub mod settlement;

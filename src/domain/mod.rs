@@ -21,6 +21,7 @@
 //! - [`reconcile_schedule`]: when the `serve` scheduler reconciles a day, retries, gives up.
 //! - [`refundable`]: whose money prepayment is: per payment, what it brought that is still
 //!   unapplied (bills take the oldest first), the most an online refund of it may return.
+//! - [`refund`]: the refund lifecycle: states, gateway events, the one transition function.
 
 pub mod allocation;
 pub mod billing;
@@ -34,4 +35,5 @@ pub mod reading;
 pub mod reconcile;
 pub mod reconcile_schedule;
 pub mod refundable;
+pub mod refund;
 pub mod tariff;

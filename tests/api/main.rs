@@ -14,6 +14,7 @@ mod money_model;
 mod payments;
 mod readings;
 mod reconciliation;
+mod refunds;
 mod schema_migrations;
 mod server;
 mod tariffs;
