@@ -16,12 +16,15 @@
 //! - [`allocation`]: sharing a payment over open bills (oldest first, fee before principal).
 //! - [`journal`]: balanced double-entry entries for bills, prepayment and payments.
 //! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
+//! - [`discrepancy`]: what finance is asked to look at, its states, actions and the one
+//!   transition function (claim first, then act).
 //! - [`reconcile`]: matching a day's ledger payments against a gateway statement in one pass.
 //! - [`reconcile_schedule`]: when the `serve` scheduler reconciles a day, retries, gives up.
 
 pub mod allocation;
 pub mod billing;
 pub mod calendar;
+pub mod discrepancy;
 pub mod journal;
 pub mod late_fee;
 pub mod money;

@@ -12,6 +12,7 @@ mod helpers;
 mod payments;
 mod readings;
 mod reconciliation;
+mod resolutions;
 mod schema_migrations;
 mod server;
 mod tariffs;
