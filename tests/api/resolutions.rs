@@ -343,3 +343,90 @@ async fn reconciliation_holds_a_reversed_order_the_gateway_took_later_in_suspens
     let (debits, credits) = app.journal_totals().await;
     assert_eq!(debits, credits);
 }
+
+#[tokio::test]
+async fn a_discrepancy_with_a_corrupt_state_is_an_internal_error_not_a_default() {
+    let (mut app, _statements) = app_paying_yesterday().await;
+    app.execute(
+        "INSERT INTO discrepancies (run_id, class, state, movement, out_trade_no, difference_fen) \
+         VALUES (NULL, 'GATEWAY_ONLY', 'CLOSED', 'PAYMENT', 'WB-X', 0)",
+    )
+    .await;
+    let id = app
+        .query_i64("SELECT MAX(id) AS n FROM discrepancies")
+        .await;
+    let refused = resolve(&mut app, id, "EXPLAIN").await;
+    assert_eq!(refused.unwrap_err().code(), Code::Internal);
+    assert_eq!(app.count("discrepancy_actions", "1 = 1").await, 0);
+    let unknown = app
+        .reconciliation
+        .list_discrepancies(pb::ListDiscrepanciesRequest {
+            run_id: 0,
+            class: String::new(),
+            state: "SETTLED".into(),
+        })
+        .await;
+    assert_eq!(unknown.unwrap_err().code(), Code::InvalidArgument);
+}
+
+/// Migration 8: items without a run, and back (its `down` drops them, their money stays in
+/// suspense).
+#[tokio::test]
+async fn discrepancies_without_a_run_come_with_migration_8_and_go_with_its_down() {
+    use ::migrations::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    let (url, _dir) = fresh_database().await;
+    let db = water_billing::db::connect(&water_billing::config::DatabaseConfig::new(url))
+        .await
+        .unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let insert = |run_id: &str, no: &str| {
+        format!(
+            "INSERT INTO discrepancies (run_id, class, state, movement, out_trade_no, \
+             difference_fen) VALUES ({run_id}, 'PAID_AFTER_REVERSAL', 'OPEN', 'PAYMENT', '{no}', 5000)"
+        )
+    };
+    db.execute_unprepared(&insert("NULL", "WB-1"))
+        .await
+        .unwrap();
+    db.execute_unprepared(&insert("7", "WB-2")).await.unwrap();
+    db.execute_unprepared(
+        "INSERT INTO discrepancy_actions (discrepancy_id, action, operator, note, created_at) \
+         SELECT id, 'OPEN', 'reconciliation', '', CURRENT_TIMESTAMP FROM discrepancies",
+    )
+    .await
+    .unwrap();
+
+    Migrator::down(&db, Some(1)).await.unwrap();
+    let count = |sql: &'static str| {
+        let db = &db;
+        async move {
+            db.query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM discrepancies WHERE run_id = 7").await,
+        1
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM discrepancies").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM discrepancy_actions").await, 1);
+    let refused = db.execute_unprepared(&insert("NULL", "WB-3")).await;
+    assert!(refused.is_err(), "run_id is required again: {refused:?}");
+
+    Migrator::up(&db, None).await.unwrap();
+    db.execute_unprepared(&insert("NULL", "WB-3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        count("SELECT COUNT(*) FROM discrepancies WHERE run_id IS NULL").await,
+        1
+    );
+}

@@ -12,6 +12,7 @@
 //! IMMEDIATE` already admits one writer.
 
 mod adjacent;
+mod claim;
 mod daily;
 pub mod inputs;
 pub(crate) mod ledger;
