@@ -430,3 +430,44 @@ async fn discrepancies_without_a_run_come_with_migration_8_and_go_with_its_down(
         1
     );
 }
+
+#[tokio::test]
+async fn a_refund_claimed_before_a_crash_is_continued_by_the_next_refund_request() {
+    let (mut app, _statements) = app_paying_yesterday().await;
+    let first = pay(&mut app, "WECHAT", "", "k-1", false).await;
+    let amount = get(&mut app, &first).await.amount;
+    pay(&mut app, "WECHAT", &amount, "k-2", false).await;
+    set_clocks(&app, chrono::Duration::zero());
+    let done = run(&mut app, "WECHAT", &yesterday(), "").await.unwrap();
+    let item = discrepancies(&mut app, done.run_id).await.remove(0);
+    let refund_no = format!("RC-{}", item.discrepancy_id);
+    // The claim was committed, then the process died before the refund was asked for.
+    app.execute(&format!(
+        "UPDATE discrepancies SET state = 'RESOLVING', action = 'REFUND', \
+         operator = 'finance-1', refund_no = '{refund_no}' WHERE id = {}",
+        item.discrepancy_id
+    ))
+    .await;
+
+    let blocked = resolve(&mut app, item.discrepancy_id, "WRITE_OFF").await;
+    assert_eq!(blocked.unwrap_err().code(), Code::FailedPrecondition);
+    let mut other = app.reconciliation.clone();
+    let continued = other
+        .resolve_discrepancy(resolution(item.discrepancy_id, "REFUND", "finance-2"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (continued.state.as_str(), continued.refund_no.as_str()),
+        ("RESOLVED", refund_no.as_str())
+    );
+    assert_eq!(app.count("refunds", "1 = 1").await, 1);
+    assert_eq!(
+        app.count("refunds", &format!("refund_no = '{refund_no}'"))
+            .await,
+        1
+    );
+    assert_eq!(prepayment(&mut app).await, "0.00");
+    // The continuation and the confirmation.
+    assert_eq!(trail(&app, item.discrepancy_id).await, ["REFUND", "REFUND"]);
+}

@@ -168,6 +168,16 @@ impl App {
         let id = request.row.id;
         let now = self.now();
         let txn = crate::db::begin_write(&self.db).await?;
+        // Asked again under the write lock: a concurrent continuation may have booked the
+        // refund since; then it is under way, and the claim stays.
+        let booked = refund::Entity::find()
+            .filter(refund::Column::RefundNo.eq(refund_no))
+            .filter(refund::Column::Status.ne(REFUND_FAILED))
+            .one(&txn)
+            .await?;
+        if booked.is_some() {
+            return Ok(());
+        }
         let current = find_discrepancy_in(&txn, id).await?;
         let step = transition(current.item().map_err(corrupt)?, Event::RefundRefused)
             .map_err(|refusal| refused(id, refusal))?;
