@@ -127,37 +127,60 @@ async fn two_concurrent_refund_resolutions_of_a_duplicate_refund_it_once() {
 #[tokio::test]
 async fn a_refund_racing_a_write_off_pays_only_if_it_won_the_claim() {
     let (mut app, _statements) = app_paying_yesterday().await;
-    let first = pay(&mut app, "WECHAT", "", "k-1", false).await;
+    let first = pay(&mut app, "WECHAT", "", "k-0", false).await;
     let amount = get(&mut app, &first).await.amount;
-    pay(&mut app, "WECHAT", &amount, "k-2", false).await;
+    // Three duplicates of the first payment, raced with the write-off sent later each time.
+    let delays_ms = [0, 3, 10];
+    for n in 1..=delays_ms.len() {
+        pay(&mut app, "WECHAT", &amount, &format!("k-{n}"), false).await;
+    }
     set_clocks(&app, chrono::Duration::zero());
     let done = run(&mut app, "WECHAT", &yesterday(), "").await.unwrap();
-    let item = discrepancies(&mut app, done.run_id).await.remove(0);
+    let items = discrepancies(&mut app, done.run_id).await;
+    assert_eq!(items.len(), delays_ms.len(), "{items:?}");
 
-    let mut one = app.reconciliation.clone();
-    let mut other = app.reconciliation.clone();
-    let (refund, write_off) = tokio::join!(
-        one.resolve_discrepancy(resolution(item.discrepancy_id, "REFUND", "finance-1")),
-        other.resolve_discrepancy(resolution(item.discrepancy_id, "WRITE_OFF", "finance-2")),
-    );
-    assert!(
-        refund.is_ok() != write_off.is_ok(),
-        "exactly one wins: {refund:?} {write_off:?}"
-    );
-    let now = discrepancies(&mut app, done.run_id).await.remove(0);
-    let refunds = app.count("refunds", "1 = 1").await;
-    let rows = trail(&app, item.discrepancy_id).await;
-    if refund.is_ok() {
-        assert_eq!((now.action.as_str(), refunds), ("REFUND", 1));
-        assert_eq!(prepayment(&mut app).await, "0.00");
-        assert!(rows.iter().all(|a| a == "REFUND"), "{rows:?}");
-    } else {
-        // No money moved for the claim that lost, and the trail says only what happened.
-        assert_eq!((now.action.as_str(), refunds), ("WRITE_OFF", 0));
-        assert_eq!(prepayment(&mut app).await, amount);
-        assert_eq!(rows, ["WRITE_OFF"]);
+    for (item, delay_ms) in items.iter().zip(delays_ms) {
+        let id = item.discrepancy_id;
+        let mut one = app.reconciliation.clone();
+        let mut other = app.reconciliation.clone();
+        let (refund, write_off) = tokio::join!(
+            one.resolve_discrepancy(resolution(id, "REFUND", "finance-1")),
+            async {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                other
+                    .resolve_discrepancy(resolution(id, "WRITE_OFF", "finance-2"))
+                    .await
+            },
+        );
+        assert!(
+            refund.is_ok() != write_off.is_ok(),
+            "exactly one wins: {refund:?} {write_off:?}"
+        );
+        let now = discrepancies(&mut app, done.run_id)
+            .await
+            .into_iter()
+            .find(|d| d.discrepancy_id == id)
+            .unwrap();
+        let refunds = app
+            .count("refunds", &format!("refund_no = 'RC-{id}'"))
+            .await;
+        let rows = trail(&app, id).await;
+        if refund.is_ok() {
+            assert_eq!((now.action.as_str(), refunds), ("REFUND", 1));
+            assert!(rows.iter().all(|a| a == "REFUND"), "{rows:?}");
+        } else {
+            // No money moved for the claim that lost, and the trail says only what happened.
+            assert_eq!(
+                (now.action.as_str(), refunds),
+                ("WRITE_OFF", 0),
+                "{delay_ms} ms"
+            );
+            assert_eq!(rows, ["WRITE_OFF"]);
+        }
+        assert_eq!(now.state, "RESOLVED");
     }
-    assert_eq!(now.state, "RESOLVED");
+    let (debits, credits) = app.journal_totals().await;
+    assert_eq!(debits, credits);
 }
 
 #[tokio::test]
