@@ -21,6 +21,7 @@ use sea_orm::{
 
 use super::billing::{PAID, PARTIALLY_PAID, UNPAID};
 use super::notifications::{OwnedRaw, RawNotification, Verified, raw_row};
+use super::reversal::REVERSED;
 use super::settlement::{
     CLOSED, PENDING, PaidEvidence, PaymentChannel, SUCCEEDED, allocation_row, entry_rows,
     open_bill, pay_bill,
@@ -69,6 +70,10 @@ pub(crate) async fn settle_group(
         }) else {
             return Ok(None);
         };
+        // A payment for a reversed order goes to suspense: the one-by-one path does that.
+        if order.status == REVERSED {
+            return Ok(None);
+        }
         let open = order.status == PENDING || order.status == CLOSED;
         if open && seen.insert(order.id) {
             to_post.push(ToPost {

@@ -346,6 +346,7 @@ fn outcome_name(outcome: &SettleOutcome) -> &'static str {
         SettleOutcome::AlreadyPosted => "DUPLICATE",
         SettleOutcome::UnknownOrder => "SUSPENSE_UNKNOWN_ORDER",
         SettleOutcome::AmountMismatch { .. } => "SUSPENSE_AMOUNT_MISMATCH",
+        SettleOutcome::PaidAfterReversal { .. } => "SUSPENSE_REVERSED_ORDER",
     }
 }
 

@@ -88,6 +88,9 @@ pub enum SettleOutcome {
     UnknownOrder,
     /// The amounts differ: recorded in suspense, never applied.
     AmountMismatch { ours_fen: i64, theirs_fen: i64 },
+    /// The order had been reversed: recorded in suspense, never applied, and discrepancy
+    /// `discrepancy_id` opened for finance.
+    PaidAfterReversal { discrepancy_id: i64 },
 }
 
 /// Posts `evidence` to its order inside the caller's transaction.
@@ -112,6 +115,18 @@ pub async fn settle(
         .await?;
         return Ok(SettleOutcome::UnknownOrder);
     };
+    if order.status == super::reversal::REVERSED {
+        // Finance reversed this order (the gateway had said it was not paid): the money is
+        // real now, but not applied; finance decides.
+        let detail = format!(
+            "order {} was reversed before this payment",
+            order.out_trade_no
+        );
+        record_suspense(txn, channel, evidence, "REVERSED_ORDER", &detail).await?;
+        let discrepancy_id =
+            super::reconciliation::open_paid_after_reversal(txn, &order, evidence).await?;
+        return Ok(SettleOutcome::PaidAfterReversal { discrepancy_id });
+    }
     if order.amount_fen != evidence.amount_fen {
         let detail = format!(
             "order {} is for {} fen, the gateway says {} fen",

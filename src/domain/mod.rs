@@ -17,6 +17,8 @@
 //! - [`journal`]: balanced double-entry entries for bills, prepayment and payments.
 //! - [`payment`]: the payment aggregate: its states, events and one transition function.
 //! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
+//! - [`discrepancy`]: what finance is asked to look at, its states, actions and the one
+//!   transition function (claim first, then act).
 //! - [`reconcile`]: matching a day's ledger payments against a gateway statement in one pass.
 //! - [`reconcile_schedule`]: when the `serve` scheduler reconciles a day, retries, gives up.
 //! - [`refundable`]: whose money prepayment is: per payment, what it brought that is still
@@ -26,6 +28,7 @@
 pub mod allocation;
 pub mod billing;
 pub mod calendar;
+pub mod discrepancy;
 pub mod journal;
 pub mod late_fee;
 pub mod money;
@@ -34,6 +37,6 @@ pub mod rating;
 pub mod reading;
 pub mod reconcile;
 pub mod reconcile_schedule;
-pub mod refundable;
 pub mod refund;
+pub mod refundable;
 pub mod tariff;

@@ -64,7 +64,8 @@ fn run(view: RunView) -> pb::ReconciliationRun {
 pub fn discrepancy(d: discrepancy::Model) -> pb::Discrepancy {
     pb::Discrepancy {
         discrepancy_id: d.id,
-        run_id: d.run_id,
+        // 0: an item outside any run.
+        run_id: d.run_id.unwrap_or(0),
         class: d.class,
         state: d.state,
         movement: d.movement,

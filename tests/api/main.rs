@@ -15,6 +15,7 @@ mod payments;
 mod readings;
 mod reconciliation;
 mod refunds;
+mod resolutions;
 mod schema_migrations;
 mod server;
 mod tariffs;

@@ -11,17 +11,17 @@ use water_billing::sandbox::faults::Faults;
 
 use crate::helpers::*;
 
-fn today() -> chrono::NaiveDate {
+pub(crate) fn today() -> chrono::NaiveDate {
     water_billing::gateway::beijing::beijing_date(chrono::Utc::now())
 }
 
-fn yesterday() -> String {
+pub(crate) fn yesterday() -> String {
     (today() - chrono::Days::new(1)).to_string()
 }
 
 /// An account owing one bill, with both simulators' clocks a day behind, and the directory
 /// the API may import statement files from.
-async fn app_paying_yesterday() -> (TestApp, tempfile::TempDir) {
+pub(crate) async fn app_paying_yesterday() -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut app = spawn_sandbox_app(PaymentsConfig {
         statement_dir: Some(dir.path().to_owned()),
@@ -46,13 +46,13 @@ async fn owing_one_bill(app: &mut TestApp) {
         .unwrap();
 }
 
-fn set_clocks(app: &TestApp, offset: chrono::Duration) {
+pub(crate) fn set_clocks(app: &TestApp, offset: chrono::Duration) {
     let sandbox = app.sandbox.as_ref().unwrap();
     sandbox.alipay.set_clock_offset(offset);
     sandbox.wechat.set_clock_offset(offset);
 }
 
-async fn get(app: &mut TestApp, out_trade_no: &str) -> pb::Payment {
+pub(crate) async fn get(app: &mut TestApp, out_trade_no: &str) -> pb::Payment {
     app.payments
         .get_payment(pb::GetPaymentRequest {
             out_trade_no: out_trade_no.into(),
@@ -64,7 +64,13 @@ async fn get(app: &mut TestApp, out_trade_no: &str) -> pb::Payment {
 
 /// Creates an order and pays it at the simulator; waits for the notification unless the
 /// channel is set to drop it.
-async fn pay(app: &mut TestApp, channel: &str, amount: &str, key: &str, lost: bool) -> String {
+pub(crate) async fn pay(
+    app: &mut TestApp,
+    channel: &str,
+    amount: &str,
+    key: &str,
+    lost: bool,
+) -> String {
     let order = app
         .payments
         .create_payment(pb::CreatePaymentRequest {
@@ -105,7 +111,7 @@ async fn pay(app: &mut TestApp, channel: &str, amount: &str, key: &str, lost: bo
     order.out_trade_no
 }
 
-async fn run(
+pub(crate) async fn run(
     app: &mut TestApp,
     channel: &str,
     date: &str,
@@ -121,7 +127,7 @@ async fn run(
         .map(|r| r.into_inner())
 }
 
-async fn discrepancies(app: &mut TestApp, run_id: i64) -> Vec<pb::Discrepancy> {
+pub(crate) async fn discrepancies(app: &mut TestApp, run_id: i64) -> Vec<pb::Discrepancy> {
     app.reconciliation
         .list_discrepancies(pb::ListDiscrepanciesRequest {
             run_id,
@@ -714,7 +720,7 @@ async fn items_held_near_midnight_are_settled_by_the_next_days_statement() {
     assert_eq!(app.count("statement_rows", "1 = 1").await, 1);
 }
 
-async fn resolve(
+pub(crate) async fn resolve(
     app: &mut TestApp,
     discrepancy_id: i64,
     action: &str,
@@ -730,7 +736,7 @@ async fn resolve(
         .map(|r| r.into_inner())
 }
 
-async fn amount_due(app: &mut TestApp) -> String {
+pub(crate) async fn amount_due(app: &mut TestApp) -> String {
     app.accounts
         .get_account(pb::GetAccountRequest {
             account_no: "A-1".into(),

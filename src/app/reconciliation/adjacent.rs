@@ -13,13 +13,14 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use super::HELD;
 use super::persist::latest_run;
+use super::{SERVICE_OPERATOR, corrupt};
 use crate::app::payments::beijing_to_utc;
 use crate::app::settlement::PaymentChannel;
 use crate::app::{AppError, AppResult};
 use crate::db::entity::{discrepancy, discrepancy_action, statement_row};
 use crate::db::writes::insert_chunked;
+use crate::domain::discrepancy::{Action, Event, State, transition};
 use crate::domain::reconcile::{GatewayRow, HeldItem, HeldVerdict, Movement, recheck_held};
 use crate::gateway::beijing::BEIJING;
 use crate::gateway::statement::{RowKind, Statement};
@@ -27,16 +28,10 @@ use crate::gateway::statement::{RowKind, Statement};
 /// Statement rows built and written per batch, so a big file never doubles in memory.
 const STORE_BATCH_ROWS: usize = 5_000;
 
-/// The operator name of changes the service makes on its own.
-const SERVICE_OPERATOR: &str = "reconciliation";
-
-/// A stored movement name (`PAYMENT` or `REFUND`) as the matcher's type.
-fn movement_of(name: &str) -> Movement {
-    if name == "REFUND" {
-        Movement::Refund
-    } else {
-        Movement::Payment
-    }
+/// A stored movement name (`PAYMENT` or `REFUND`) as the matcher's type; anything else is a
+/// corrupt row.
+fn movement_of(name: &str) -> AppResult<Movement> {
+    Movement::parse(name).map_err(corrupt)
 }
 
 fn movement_name(kind: RowKind) -> &'static str {
@@ -112,12 +107,11 @@ async fn run_rows(db: &impl ConnectionTrait, run_id: i64) -> AppResult<Vec<Gatew
         .into_tuple()
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(
             |(line_no, movement, out_trade_no, gateway_trade_no, refund_no, amount_fen, at)| {
-                GatewayRow {
-                    movement: movement_of(&movement),
+                Ok(GatewayRow {
+                    movement: movement_of(&movement)?,
                     out_trade_no: out_trade_no.into(),
                     gateway_trade_no: gateway_trade_no.into(),
                     refund_no: refund_no.map(Into::into),
@@ -126,10 +120,10 @@ async fn run_rows(db: &impl ConnectionTrait, run_id: i64) -> AppResult<Vec<Gatew
                     fee: rust_decimal::Decimal::ZERO,
                     trade_time: at.with_timezone(&BEIJING).naive_local(),
                     line_no: usize::try_from(line_no).unwrap_or_default(),
-                }
+                })
             },
         )
-        .collect())
+        .collect()
 }
 
 /// The previous and next dates' statement rows, from their newest runs (empty when a date
@@ -148,9 +142,9 @@ pub async fn neighbour_rows(
     Ok(rows)
 }
 
-fn held_item(item: &discrepancy::Model) -> HeldItem {
-    HeldItem {
-        movement: movement_of(&item.movement),
+fn held_item(item: &discrepancy::Model) -> AppResult<HeldItem> {
+    Ok(HeldItem {
+        movement: movement_of(&item.movement)?,
         out_trade_no: item.out_trade_no.clone(),
         refund_no: item.refund_no.clone(),
         amount_fen: item.ledger_fen.unwrap_or_default(),
@@ -159,7 +153,7 @@ fn held_item(item: &discrepancy::Model) -> HeldItem {
             .unwrap_or_default()
             .with_timezone(&BEIJING)
             .naive_local(),
-    }
+    })
 }
 
 /// Settles the adjacent dates' HELD items against `date`'s statement `rows`. Returns how many
@@ -178,10 +172,10 @@ pub async fn settle_held(
         };
         let held = discrepancy::Entity::find()
             .filter(discrepancy::Column::RunId.eq(run.id))
-            .filter(discrepancy::Column::State.eq(HELD))
+            .filter(discrepancy::Column::State.eq(State::Held.as_str()))
             .all(txn)
             .await?;
-        let items: Vec<HeldItem> = held.iter().map(held_item).collect();
+        let items: Vec<HeldItem> = held.iter().map(held_item).collect::<AppResult<_>>()?;
         let verdicts = recheck_held(&items, day, rows, date);
         for (item, verdict) in held.into_iter().zip(verdicts) {
             if settle_one(txn, item, verdict, date, now).await? {
@@ -199,21 +193,25 @@ async fn settle_one(
     date: NaiveDate,
     now: DateTime<Utc>,
 ) -> AppResult<bool> {
-    let (state, action, note) = match verdict {
+    let current = item.item().map_err(corrupt)?;
+    let (event, action, note) = match verdict {
         HeldVerdict::NotThisDay => return Ok(false),
         HeldVerdict::Found { line_no } => (
-            super::AUTO_RESOLVED,
-            "EXPLAIN",
+            Event::HeldFound,
+            Action::Explain.as_str(),
             format!("on line {line_no} of the {date} statement: the gateway dated it that day"),
         ),
         HeldVerdict::Missing => (
-            super::OPEN,
+            Event::HeldMissing,
             "REOPEN",
             format!(
                 "not on the {date} statement either: query the gateway, then REVERSE or EXPLAIN"
             ),
         ),
     };
+    let state = transition(current, event)
+        .map_err(|refusal| super::refused(item.id, refusal))?
+        .state;
     discrepancy_action::ActiveModel {
         discrepancy_id: Set(item.id),
         action: Set(action.to_owned()),
@@ -224,9 +222,9 @@ async fn settle_one(
     }
     .insert(txn)
     .await?;
-    let resolved = state == super::AUTO_RESOLVED;
+    let resolved = state == State::AutoResolved;
     let mut row = item.into_active_model();
-    row.state = Set(state.to_owned());
+    row.state = Set(state.as_str().to_owned());
     row.note = Set(Some(note));
     if resolved {
         row.action = Set(Some(action.to_owned()));

@@ -12,24 +12,29 @@
 //! IMMEDIATE` already admits one writer.
 
 mod adjacent;
+mod claim;
 mod daily;
 pub mod inputs;
 pub(crate) mod ledger;
 mod persist;
 mod progress;
 mod resolve;
+mod standalone;
 pub mod statement;
 
 use std::path::Path;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 pub use progress::{OnPhase, ReconcilePhase};
-pub use resolve::{Action, CashierClose};
+pub use resolve::CashierClose;
+pub(crate) use standalone::open_paid_after_reversal;
 
+use super::reversal::REVERSED;
 use super::settlement::{CLOSED, PENDING, PaidEvidence, PaymentChannel};
 use super::{App, AppError, AppResult, validate};
 use crate::db::entity::{discrepancy, payment, reconciliation_run};
+use crate::domain::discrepancy::{Class as ItemClass, Corrupt, Refusal, State as ItemState};
 use crate::domain::reconcile::{
     Class, Discrepancy, MatchOptions, Movement, Neighbours, ReconcileInput, State, reconcile,
 };
@@ -46,29 +51,19 @@ pub struct RunView {
     pub resolved_count: u64,
 }
 
-/// Wire names of the classes.
-pub fn class_name(class: Class) -> &'static str {
-    match class {
-        Class::Matched => "MATCHED",
-        Class::GatewayOnly => "GATEWAY_ONLY",
-        Class::LedgerOnly => "LEDGER_ONLY",
-        Class::AmountMismatch => "AMOUNT_MISMATCH",
-        Class::StatusMismatch => "STATUS_MISMATCH",
-        Class::Duplicate => "DUPLICATE",
-    }
+/// The operator name of changes the service makes on its own.
+pub(crate) const SERVICE_OPERATOR: &str = "reconciliation";
+
+/// A stored row that is not a valid discrepancy: an internal error, never read as a default.
+pub(crate) fn corrupt(err: Corrupt) -> AppError {
+    AppError::Database(sea_orm::DbErr::Custom(format!(
+        "corrupt discrepancy row: {err}"
+    )))
 }
 
-pub const OPEN: &str = "OPEN";
-pub const HELD: &str = "HELD";
-pub const AUTO_RESOLVED: &str = "AUTO_RESOLVED";
-pub const RESOLVED: &str = "RESOLVED";
-
-pub fn state_name(state: State) -> &'static str {
-    match state {
-        State::Open => OPEN,
-        State::Held => HELD,
-        State::AutoResolved => AUTO_RESOLVED,
-    }
+/// A transition the item's state does not allow, as the caller sees it.
+pub(crate) fn refused(discrepancy_id: i64, refusal: Refusal) -> AppError {
+    AppError::FailedPrecondition(format!("discrepancy {discrepancy_id}: {refusal}"))
 }
 
 /// What the service did about one GATEWAY_ONLY payment before recording the run.
@@ -174,7 +169,8 @@ impl App {
                 .await?;
             match order {
                 Some(order) if order.channel == channel.as_str() => {
-                    if order.status != PENDING && order.status != CLOSED {
+                    // A reversed order the gateway reports paid is held in suspense by `settle`.
+                    if ![PENDING, CLOSED, REVERSED].contains(&order.status.as_str()) {
                         continue;
                     }
                     match self.query_paid(channel, &item.out_trade_no).await {
@@ -239,10 +235,15 @@ impl App {
             .filter(discrepancy::Column::RunId.eq(run.id))
             .all(&self.db)
             .await?;
-        let open_count = items
-            .iter()
-            .filter(|d| d.state == OPEN || d.state == HELD)
-            .count() as u64;
+        let mut open_count = 0;
+        for item in &items {
+            if ItemState::parse(&item.state)
+                .map_err(corrupt)?
+                .needs_finance()
+            {
+                open_count += 1;
+            }
+        }
         let resolved_count = items.len() as u64 - open_count;
         Ok(RunView {
             run,
@@ -251,20 +252,28 @@ impl App {
         })
     }
 
-    /// The run's discrepancies, optionally of one class and/or state.
+    /// The run's discrepancies, optionally of one class and/or state. Run 0 lists the items
+    /// opened outside any run (payments for orders finance had reversed).
     pub async fn list_discrepancies(
         &self,
         run_id: i64,
         class: &str,
         state: &str,
     ) -> AppResult<Vec<discrepancy::Model>> {
-        self.get_reconciliation_run(run_id).await?;
-        let mut query = discrepancy::Entity::find().filter(discrepancy::Column::RunId.eq(run_id));
+        let mut query = discrepancy::Entity::find().order_by_asc(discrepancy::Column::Id);
+        if run_id == 0 {
+            query = query.filter(discrepancy::Column::RunId.is_null());
+        } else {
+            self.get_reconciliation_run(run_id).await?;
+            query = query.filter(discrepancy::Column::RunId.eq(run_id));
+        }
         if !class.is_empty() {
-            query = query.filter(discrepancy::Column::Class.eq(class));
+            let class = ItemClass::parse(class).map_err(|e| AppError::invalid("class", e))?;
+            query = query.filter(discrepancy::Column::Class.eq(class.as_str()));
         }
         if !state.is_empty() {
-            query = query.filter(discrepancy::Column::State.eq(state));
+            let state = ItemState::parse(state).map_err(|e| AppError::invalid("state", e))?;
+            query = query.filter(discrepancy::Column::State.eq(state.as_str()));
         }
         Ok(query.all(&self.db).await?)
     }

@@ -12,11 +12,12 @@ use sea_orm::{
 };
 use sha2::{Digest as _, Sha256};
 
-use super::{AUTO_RESOLVED, RESOLVED, Repair, class_name, state_name};
+use super::{Repair, SERVICE_OPERATOR, corrupt};
 use crate::app::payments::beijing_to_utc;
 use crate::app::settlement::{PaymentChannel, SettleOutcome, settle};
-use crate::app::{App, AppResult};
+use crate::app::{App, AppError, AppResult};
 use crate::db::entity::{discrepancy, discrepancy_action, reconciliation_run};
+use crate::domain::discrepancy::{Action, Class, Event, Item, State, transition};
 use crate::domain::reconcile::{ClassTotal, Discrepancy, GatewayRow, Movement, ReconcileResult};
 use crate::gateway::statement::Statement;
 
@@ -123,22 +124,31 @@ fn run_row(
     }
 }
 
-type ItemKey = (String, String, String, Option<String>);
+type ItemKey = (Class, Movement, String, Option<String>);
 
-fn key_of(class: &str, movement: &str, out_trade_no: &str, refund_no: Option<&str>) -> ItemKey {
-    (
-        class.to_owned(),
-        movement.to_owned(),
-        out_trade_no.to_owned(),
-        refund_no.map(str::to_owned),
-    )
+/// Which item of an earlier version an item is. A payment's `refund_no` is the refund a
+/// REFUND resolution requested, not part of what the statement said, so it is not compared.
+fn key_of(
+    class: Class,
+    movement: Movement,
+    out_trade_no: &str,
+    refund_no: Option<&str>,
+) -> ItemKey {
+    let refund_no = match movement {
+        Movement::Refund => refund_no.map(str::to_owned),
+        Movement::Payment => None,
+    };
+    (class, movement, out_trade_no.to_owned(), refund_no)
 }
 
-fn movement_name(movement: Movement) -> &'static str {
-    match movement {
-        Movement::Payment => "PAYMENT",
-        Movement::Refund => "REFUND",
-    }
+/// The class of a matcher's discrepancy (a matched pair never is one).
+fn class_of(item: &Discrepancy) -> AppResult<Class> {
+    Class::of_match(item.class).ok_or_else(|| {
+        AppError::Database(sea_orm::DbErr::Custom(format!(
+            "matched pair {} reported as a discrepancy",
+            item.out_trade_no
+        )))
+    })
 }
 
 fn utc(at: Option<NaiveDateTime>) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -172,13 +182,14 @@ pub async fn record(
         .await?;
     let outcomes = apply_repairs(app, &txn, channel, repairs).await?;
     for (index, item) in result.discrepancies.iter().enumerate() {
-        let mut row = discrepancy_row(run.id, item);
+        let class = class_of(item)?;
+        let mut row = discrepancy_row(run.id, item, class);
         if let Some(note) = outcomes.get(&index) {
-            apply_outcome(&mut row, note, now);
+            apply_outcome(&mut row, item, class, note, now)?;
         }
         let key = key_of(
-            class_name(item.class),
-            movement_name(item.movement),
+            class,
+            item.movement,
             &item.out_trade_no,
             item.refund_no.as_deref(),
         );
@@ -189,6 +200,9 @@ pub async fn record(
             row.operator = Set(earlier.operator.clone());
             row.note = Set(earlier.note.clone());
             row.resolved_at = Set(earlier.resolved_at);
+            if item.movement == Movement::Payment {
+                row.refund_no = Set(earlier.refund_no.clone());
+            }
         }
         let inserted = row.insert(&txn).await?;
         if let Some(earlier) = earlier {
@@ -205,23 +219,26 @@ async fn resolved_items(
     txn: &impl ConnectionTrait,
     run_id: i64,
 ) -> AppResult<HashMap<ItemKey, discrepancy::Model>> {
+    // A refund in progress carries over too: its retry continues the same refund.
     let rows = discrepancy::Entity::find()
         .filter(discrepancy::Column::RunId.eq(run_id))
-        .filter(discrepancy::Column::State.eq(RESOLVED))
+        .filter(
+            discrepancy::Column::State.is_in([State::Resolved.as_str(), State::Resolving.as_str()]),
+        )
         .all(txn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|d| {
-            let key = key_of(
-                &d.class,
-                &d.movement,
-                &d.out_trade_no,
-                d.refund_no.as_deref(),
-            );
-            (key, d)
-        })
-        .collect())
+    let mut items = HashMap::with_capacity(rows.len());
+    for d in rows {
+        let item = d.item().map_err(corrupt)?;
+        let key = key_of(
+            item.class,
+            item.movement,
+            &d.out_trade_no,
+            d.refund_no.as_deref(),
+        );
+        items.insert(key, d);
+    }
+    Ok(items)
 }
 
 /// The new version's item carries the earlier item's audit rows (copies; the originals stay).
@@ -249,6 +266,10 @@ async fn copy_audit_trail(txn: &impl ConnectionTrait, from: i64, to: i64) -> App
 /// What a repair did, by discrepancy index.
 enum Outcome {
     Posted,
+    /// The order had been reversed: the money is in suspense under its own item.
+    PaidAfterReversal {
+        discrepancy_id: i64,
+    },
     Note(String),
 }
 
@@ -269,6 +290,9 @@ async fn apply_repairs(
         };
         let outcome = match settle(txn, channel, evidence, &app.settings).await? {
             SettleOutcome::Posted | SettleOutcome::AlreadyPosted => Outcome::Posted,
+            SettleOutcome::PaidAfterReversal { discrepancy_id } => {
+                Outcome::PaidAfterReversal { discrepancy_id }
+            }
             SettleOutcome::UnknownOrder => {
                 Outcome::Note("unknown order: held in suspense for finance".to_owned())
             }
@@ -286,29 +310,50 @@ async fn apply_repairs(
 
 fn apply_outcome(
     row: &mut discrepancy::ActiveModel,
+    item: &Discrepancy,
+    class: Class,
     outcome: &Outcome,
     now: chrono::DateTime<chrono::Utc>,
-) {
-    match outcome {
-        Outcome::Posted => {
-            row.state = Set(AUTO_RESOLVED.to_owned());
-            row.action = Set(Some("POST".to_owned()));
-            row.operator = Set(Some("reconciliation".to_owned()));
-            row.note = Set(Some(
-                "the gateway confirmed the payment; posted as a late notification".to_owned(),
-            ));
-            row.resolved_at = Set(Some(now));
+) -> AppResult<()> {
+    let (action, note) = match outcome {
+        Outcome::Note(note) => {
+            row.note = Set(Some(note.clone()));
+            return Ok(());
         }
-        Outcome::Note(note) => row.note = Set(Some(note.clone())),
-    }
+        Outcome::Posted => (
+            Action::Post,
+            "the gateway confirmed the payment; posted as a late notification".to_owned(),
+        ),
+        Outcome::PaidAfterReversal { discrepancy_id } => (
+            Action::Explain,
+            format!(
+                "the order had been reversed: the payment is held in suspense, \
+                 discrepancy {discrepancy_id} is open for finance"
+            ),
+        ),
+    };
+    let current = Item {
+        state: item.state.into(),
+        class,
+        movement: item.movement,
+        action: None,
+    };
+    let step = transition(current, Event::Repaired)
+        .map_err(|refusal| AppError::FailedPrecondition(refusal.to_string()))?;
+    row.state = Set(step.state.as_str().to_owned());
+    row.action = Set(Some(action.as_str().to_owned()));
+    row.operator = Set(Some(SERVICE_OPERATOR.to_owned()));
+    row.note = Set(Some(note));
+    row.resolved_at = Set(Some(now));
+    Ok(())
 }
 
-fn discrepancy_row(run_id: i64, item: &Discrepancy) -> discrepancy::ActiveModel {
+fn discrepancy_row(run_id: i64, item: &Discrepancy, class: Class) -> discrepancy::ActiveModel {
     discrepancy::ActiveModel {
-        run_id: Set(run_id),
-        class: Set(class_name(item.class).to_owned()),
-        state: Set(state_name(item.state).to_owned()),
-        movement: Set(movement_name(item.movement).to_owned()),
+        run_id: Set(Some(run_id)),
+        class: Set(class.as_str().to_owned()),
+        state: Set(State::from(item.state).as_str().to_owned()),
+        movement: Set(item.movement.as_str().to_owned()),
         out_trade_no: Set(item.out_trade_no.clone()),
         gateway_trade_no: Set(item.gateway_trade_no.clone()),
         refund_no: Set(item.refund_no.clone()),

@@ -1,12 +1,16 @@
 //! Finance's side of reconciliation: resolving a discrepancy with an action (every action is
 //! appended to `discrepancy_actions` and never edited), and the cashiers' daily close (扎帐),
 //! which records over (长款) or short (短款) cash without touching any customer account.
+//!
+//! A resolution is decided by the discrepancy's transition function and claims the item before
+//! anything moves: POST, REVERSE and recorded decisions claim and act in one transaction (the
+//! gateway is asked first, outside it); a gateway REFUND commits its claim first (`claim`).
 
 use chrono::NaiveDate;
-use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use super::{AUTO_RESOLVED, HELD, OPEN, RESOLVED};
+use super::claim::{Claim, append_audit};
+use super::{corrupt, refused};
 use crate::app::reversal::reverse_payment;
 use crate::app::settlement::{
     PARTIALLY_REFUNDED, PaidEvidence, PaymentChannel, REFUNDED, SUCCEEDED, SettleOutcome, settle,
@@ -15,57 +19,37 @@ use crate::app::{App, AppError, AppResult, validate};
 use crate::db::entity::{
     cashier_close, discrepancy, discrepancy_action, payment, reconciliation_run, refund,
 };
+use crate::domain::discrepancy::{Action, Class, Effect, Event, State, transition};
 use crate::domain::money::Money;
+use crate::domain::reconcile::Movement;
 
 /// Bound on an operator's note.
 const NOTE_CHARS_MAX: usize = 2_000;
 
-/// What finance can do about a discrepancy. POST posts a GATEWAY_ONLY payment the gateway
-/// confirms; REVERSE undoes a LEDGER_ONLY payment the gateway says it never took; REFUND
-/// gives a DUPLICATE payment back through its gateway; WRITE_OFF and EXPLAIN record the
-/// decision. Nothing is reversed or refunded unless finance asks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Post,
-    Reverse,
-    Refund,
-    WriteOff,
-    Explain,
+/// A caller's action name.
+fn parse_action(text: &str) -> AppResult<Action> {
+    Action::parse(text).map_err(|_| {
+        AppError::invalid(
+            "action",
+            format!("{text:?} is not POST, REVERSE, REFUND, WRITE_OFF or EXPLAIN"),
+        )
+    })
 }
 
-impl Action {
-    pub fn parse(text: &str) -> AppResult<Self> {
-        match text {
-            "POST" => Ok(Self::Post),
-            "REVERSE" => Ok(Self::Reverse),
-            "REFUND" => Ok(Self::Refund),
-            "WRITE_OFF" => Ok(Self::WriteOff),
-            "EXPLAIN" => Ok(Self::Explain),
-            other => Err(AppError::invalid(
-                "action",
-                format!("{other:?} is not POST, REVERSE, REFUND, WRITE_OFF or EXPLAIN"),
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Post => "POST",
-            Self::Reverse => "REVERSE",
-            Self::Refund => "REFUND",
-            Self::WriteOff => "WRITE_OFF",
-            Self::Explain => "EXPLAIN",
-        }
-    }
-}
-
-/// What a resolution does besides being recorded.
-enum Effect {
+/// What a claim that acts in the claiming transaction does there.
+enum InClaim {
     Post(PaymentChannel, PaidEvidence),
     Reverse,
-    /// The refund was requested; the summary goes into the note.
-    Refunded(String),
-    Record,
+    /// Nothing moves; the outcome goes into the note.
+    Record(Option<&'static str>),
+}
+
+/// One resolution request, validated.
+pub(super) struct Request {
+    pub(super) row: discrepancy::Model,
+    pub(super) action: Action,
+    pub(super) operator: String,
+    pub(super) note: String,
 }
 
 /// A recorded close and what it found.
@@ -86,7 +70,10 @@ impl CashierClose {
 }
 
 impl App {
-    /// Resolves an open discrepancy; the action is appended to the audit trail.
+    /// Resolves a discrepancy with `action`, claim first: the item's conditional move out of
+    /// OPEN/HELD (with its audit row) is what lets a resolution act, so of two concurrent
+    /// ones exactly one does. POST, REVERSE and recorded decisions claim and act in one
+    /// transaction; a gateway REFUND commits its claim (RESOLVING) before any money moves.
     pub async fn resolve_discrepancy(
         &self,
         discrepancy_id: i64,
@@ -94,101 +81,89 @@ impl App {
         note: &str,
         operator: &str,
     ) -> AppResult<discrepancy::Model> {
-        let action = Action::parse(action)?;
+        let action = parse_action(action)?;
         let operator = validate::identifier("operator", operator)?;
         let note = validate::text("note", note, NOTE_CHARS_MAX)?;
-        let item = find_discrepancy(self, discrepancy_id).await?;
-        if item.state == RESOLVED || item.state == AUTO_RESOLVED {
-            return Err(AppError::FailedPrecondition(format!(
-                "discrepancy {discrepancy_id} is already {}",
-                item.state
-            )));
-        }
-        let (effect, mut note) = self.prepare_effect(&item, action, note).await?;
+        let row = find_discrepancy_in(&self.db, discrepancy_id).await?;
+        let step = transition(row.item().map_err(corrupt)?, Event::Claim(action))
+            .map_err(|refusal| refused(discrepancy_id, refusal))?;
+        let request = Request {
+            row,
+            action,
+            operator,
+            note,
+        };
+        let in_claim = match step.effect {
+            Some(Effect::GatewayRefund) => {
+                return self.refund_resolution(request, step.continues).await;
+            }
+            Some(Effect::Post) => {
+                let (channel, evidence) = self.post_evidence(&request.row).await?;
+                InClaim::Post(channel, evidence)
+            }
+            Some(Effect::Reverse) => {
+                self.check_reversible(&request.row).await?;
+                InClaim::Reverse
+            }
+            Some(Effect::Record) | None => InClaim::Record(manual_refund(&request)),
+        };
+        self.claim_and_act(request, step.state, in_claim).await
+    }
+
+    /// Claims the item and acts in one transaction: if the effect fails, the claim rolls back
+    /// with it.
+    async fn claim_and_act(
+        &self,
+        request: Request,
+        to: State,
+        in_claim: InClaim,
+    ) -> AppResult<discrepancy::Model> {
+        let Request {
+            row,
+            action,
+            operator,
+            note,
+        } = request;
+        let now = self.now();
         let txn = crate::db::begin_write(&self.db).await?;
-        match effect {
-            Effect::Post(channel, evidence) => {
+        let note = match &in_claim {
+            InClaim::Reverse => with_outcome(&note, "payment reversed"),
+            InClaim::Record(Some(outcome)) => with_outcome(&note, outcome),
+            InClaim::Post(..) | InClaim::Record(None) => note,
+        };
+        let claim = Claim {
+            id: row.id,
+            to,
+            action,
+            operator: &operator,
+            note: &note,
+            refund_no: None,
+        };
+        claim.commit_to(&txn, now).await?;
+        match in_claim {
+            InClaim::Post(channel, evidence) => {
                 match settle(&txn, channel, &evidence, &self.settings).await? {
                     SettleOutcome::Posted | SettleOutcome::AlreadyPosted => {}
                     other => {
                         return Err(AppError::FailedPrecondition(format!(
                             "cannot post {}: {other:?}",
-                            item.out_trade_no
+                            row.out_trade_no
                         )));
                     }
                 }
             }
-            Effect::Reverse => {
-                reverse_payment(&txn, &item.out_trade_no, self.today()).await?;
-                note = with_outcome(&note, "payment reversed");
-            }
-            Effect::Refunded(summary) => note = with_outcome(&note, &summary),
-            Effect::Record => {}
+            InClaim::Reverse => reverse_payment(&txn, &row.out_trade_no, self.today()).await?,
+            InClaim::Record(_) => {}
         }
-        let now = self.now();
-        // Conditional on the item still being open: of two concurrent resolutions one wins,
-        // the other rolls back whatever its effect wrote.
-        let claimed = discrepancy::Entity::update_many()
-            .col_expr(discrepancy::Column::State, Expr::value(RESOLVED))
-            .col_expr(discrepancy::Column::Action, Expr::value(action.as_str()))
-            .col_expr(discrepancy::Column::Operator, Expr::value(operator.clone()))
-            .col_expr(discrepancy::Column::Note, Expr::value(note.clone()))
-            .col_expr(discrepancy::Column::ResolvedAt, Expr::value(now))
-            .filter(discrepancy::Column::Id.eq(item.id))
-            .filter(discrepancy::Column::State.is_in([OPEN, HELD]))
-            .exec(&txn)
-            .await?;
-        if claimed.rows_affected != 1 {
-            return Err(AppError::FailedPrecondition(format!(
-                "discrepancy {discrepancy_id} was resolved meanwhile"
-            )));
-        }
-        discrepancy_action::ActiveModel {
-            discrepancy_id: Set(item.id),
-            action: Set(action.as_str().to_owned()),
-            operator: Set(operator),
-            note: Set(note),
-            created_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
-        let updated = find_discrepancy_in(&txn, item.id).await?;
+        append_audit(&txn, row.id, action.as_str(), &operator, &note, now).await?;
+        let updated = find_discrepancy_in(&txn, row.id).await?;
         txn.commit().await?;
         Ok(updated)
     }
 
-    /// Checks what `action` needs and does what must happen outside the transaction (gateway
-    /// queries, the refund request, which is idempotent on its refund number).
-    async fn prepare_effect(
-        &self,
-        item: &discrepancy::Model,
-        action: Action,
-        note: String,
-    ) -> AppResult<(Effect, String)> {
-        let effect = match action {
-            Action::Post => {
-                let (channel, evidence) = self.post_evidence(item).await?;
-                Effect::Post(channel, evidence)
-            }
-            Action::Reverse => {
-                self.check_reversible(item).await?;
-                Effect::Reverse
-            }
-            Action::Refund => self.refund_effect(item, &note).await?,
-            Action::WriteOff | Action::Explain => Effect::Record,
-        };
-        Ok((effect, note))
-    }
-
-    /// REVERSE needs a LEDGER_ONLY payment that the gateway, asked now, says is not paid.
+    /// REVERSE (of a LEDGER_ONLY payment, the transition checked) needs the gateway, asked
+    /// now, to say it is not paid.
     async fn check_reversible(&self, item: &discrepancy::Model) -> AppResult<()> {
-        if item.class != "LEDGER_ONLY" || item.movement != "PAYMENT" {
-            return Err(AppError::FailedPrecondition(format!(
-                "REVERSE applies to a LEDGER_ONLY payment; discrepancy {} is a {} {}",
-                item.id, item.class, item.movement
-            )));
-        }
         let channel = self.run_channel(item).await?;
         match self.query_paid(channel, &item.out_trade_no).await {
             Ok(None) => Ok(()),
@@ -202,62 +177,31 @@ impl App {
         }
     }
 
-    /// REFUND gives a DUPLICATE payment back through its gateway (from the account's
-    /// prepayment, where the second payment landed); the refund number is derived from the
-    /// discrepancy, so a retry finds the same refund instead of refunding twice. Money that
-    /// reached the gateway without an order of ours (GATEWAY_ONLY, AMOUNT_MISMATCH) can only be
-    /// refunded by hand in the merchant portal: the decision is recorded. A LEDGER_ONLY item
-    /// has no money at the gateway to give back.
-    async fn refund_effect(&self, item: &discrepancy::Model, note: &str) -> AppResult<Effect> {
-        match (item.class.as_str(), item.movement.as_str()) {
-            ("DUPLICATE", "PAYMENT") => {}
-            ("LEDGER_ONLY", _) => {
-                return Err(AppError::FailedPrecondition(format!(
-                    "discrepancy {} is LEDGER_ONLY: the gateway holds no money to refund",
-                    item.id
-                )));
-            }
-            _ => {
-                return Ok(Effect::Refunded(
-                    "to be refunded by hand in the gateway's merchant portal".to_owned(),
-                ));
-            }
-        }
-        let amount = Money::from_fen(item.ledger_fen.unwrap_or_default()).to_string();
-        let reason = if note.is_empty() {
-            "duplicate payment"
-        } else {
-            note
-        };
-        let refund_no = format!("RC-{}", item.id);
-        let view = self
-            .refund_payment(&item.out_trade_no, &amount, reason, &refund_no)
-            .await?;
-        Ok(Effect::Refunded(format!(
-            "refund {refund_no} of {amount}: {}",
-            view.refund.status
-        )))
-    }
-
+    /// The channel of the item's run, or of its order for an item outside any run.
     async fn run_channel(&self, item: &discrepancy::Model) -> AppResult<PaymentChannel> {
-        let run = reconciliation_run::Entity::find_by_id(item.run_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("run {} not found", item.run_id)))?;
-        PaymentChannel::parse(&run.channel)
+        let channel = match item.run_id {
+            Some(run_id) => {
+                reconciliation_run::Entity::find_by_id(run_id)
+                    .one(&self.db)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound(format!("run {run_id} not found")))?
+                    .channel
+            }
+            None => {
+                crate::app::payments::find_payment(self, &item.out_trade_no)
+                    .await?
+                    .channel
+            }
+        };
+        PaymentChannel::parse(&channel)
     }
 
-    /// POST needs a GATEWAY_ONLY payment of a known order that the gateway confirms now.
+    /// POST (of a GATEWAY_ONLY payment, the transition checked) needs a known order that the
+    /// gateway confirms now.
     async fn post_evidence(
         &self,
         item: &discrepancy::Model,
     ) -> AppResult<(PaymentChannel, crate::app::settlement::PaidEvidence)> {
-        if item.class != "GATEWAY_ONLY" || item.movement != "PAYMENT" {
-            return Err(AppError::FailedPrecondition(format!(
-                "POST applies to a GATEWAY_ONLY payment; discrepancy {} is a {} {}",
-                item.id, item.class, item.movement
-            )));
-        }
         let channel = self.run_channel(item).await?;
         let known = payment::Entity::find()
             .filter(payment::Column::OutTradeNo.eq(&item.out_trade_no))
@@ -292,6 +236,7 @@ impl App {
     ) -> AppResult<Vec<discrepancy_action::Model>> {
         Ok(discrepancy_action::Entity::find()
             .filter(discrepancy_action::Column::DiscrepancyId.eq(discrepancy_id))
+            .order_by_asc(discrepancy_action::Column::Id)
             .all(&self.db)
             .await?)
     }
@@ -379,7 +324,7 @@ async fn counter_refunds_fen(
 }
 
 /// The operator's note followed by what the service did, in brackets.
-fn with_outcome(note: &str, outcome: &str) -> String {
+pub(super) fn with_outcome(note: &str, outcome: &str) -> String {
     if note.is_empty() {
         format!("[{outcome}]")
     } else {
@@ -387,11 +332,7 @@ fn with_outcome(note: &str, outcome: &str) -> String {
     }
 }
 
-async fn find_discrepancy(app: &App, id: i64) -> AppResult<discrepancy::Model> {
-    find_discrepancy_in(&app.db, id).await
-}
-
-async fn find_discrepancy_in(
+pub(super) async fn find_discrepancy_in(
     db: &impl sea_orm::ConnectionTrait,
     id: i64,
 ) -> AppResult<discrepancy::Model> {
@@ -399,4 +340,13 @@ async fn find_discrepancy_in(
         .one(db)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("discrepancy {id} not found")))
+}
+
+/// What a recorded REFUND says it did: money at the gateway without a duplicate payment of
+/// ours to refund is refunded by hand.
+fn manual_refund(request: &Request) -> Option<&'static str> {
+    let item = request.row.item().ok()?;
+    let by_hand = request.action == Action::Refund
+        && !(item.class == Class::Duplicate && item.movement == Movement::Payment);
+    by_hand.then_some("to be refunded by hand in the gateway's merchant portal")
 }
