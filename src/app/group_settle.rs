@@ -26,10 +26,10 @@ use super::settlement::{
     open_bill, pay_bill,
 };
 use super::{App, AppError, AppResult};
-use crate::db::entity::{account, bill, journal_entry, journal_posting, payment};
+use crate::db::entity::{bill, journal_entry, journal_posting, payment};
 use crate::db::entity::{notification, payment_allocation};
-use crate::db::queries;
 use crate::db::writes::insert_chunked;
+use crate::db::{prepayment, queries};
 use crate::domain::allocation::{OpenBill, allocate};
 use crate::domain::journal::payment_received;
 use crate::domain::money::Money;
@@ -171,17 +171,7 @@ async fn post_all(app: &App, txn: &impl ConnectionTrait, to_post: &[ToPost<'_>])
     let mut account_ids: Vec<i64> = to_post.iter().map(|item| item.order.account_id).collect();
     account_ids.sort_unstable();
     account_ids.dedup();
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        account::Entity::find()
-            .select_only()
-            .column(account::Column::Id)
-            .filter(account::Column::Id.is_in(account_ids.clone()))
-            .order_by_asc(account::Column::Id)
-            .lock_exclusive()
-            .into_tuple::<i64>()
-            .all(txn)
-            .await?;
-    }
+    prepayment::lock_accounts(txn, &account_ids).await?;
     let waivers = queries::late_fee_waivers(txn).await?;
     let mut bills: HashMap<i64, Vec<bill::Model>> = HashMap::new();
     for row in bill::Entity::find()
@@ -197,6 +187,7 @@ async fn post_all(app: &App, txn: &impl ConnectionTrait, to_post: &[ToPost<'_>])
     let mut allocations: Vec<payment_allocation::ActiveModel> = Vec::new();
     let mut heads: Vec<journal_entry::ActiveModel> = Vec::with_capacity(to_post.len());
     let mut postings: Vec<journal_posting::ActiveModel> = Vec::new();
+    let mut prepayment_deltas: BTreeMap<i64, i64> = BTreeMap::new();
     for item in to_post {
         let order = item.order;
         let business_date = beijing_date(item.evidence.paid_at);
@@ -215,6 +206,8 @@ async fn post_all(app: &App, txn: &impl ConnectionTrait, to_post: &[ToPost<'_>])
             allocations.push(allocation_row(order.id, part));
         }
         let entry = payment_received(item.channel.ledger(), &allocation);
+        *prepayment_deltas.entry(order.account_id).or_default() +=
+            prepayment::prepayment_delta_fen(&entry);
         let key = format!("{}:{}", entry.kind, order.out_trade_no);
         let (head, rows) = entry_rows(&key, &entry, Some(order.account_id), business_date)?;
         heads.push(head);
@@ -224,7 +217,7 @@ async fn post_all(app: &App, txn: &impl ConnectionTrait, to_post: &[ToPost<'_>])
     insert_chunked::<payment_allocation::Entity, _>(txn, allocations).await?;
     insert_chunked::<journal_entry::Entity, _>(txn, heads).await?;
     insert_chunked::<journal_posting::Entity, _>(txn, postings).await?;
-    Ok(())
+    prepayment::adjust_prepayments(txn, &prepayment_deltas).await
 }
 
 async fn update_bills(

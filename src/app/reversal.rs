@@ -12,10 +12,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::billing::{PAID, PARTIALLY_PAID, UNPAID};
-use super::settlement::{PaymentChannel, SUCCEEDED, lock_account, write_entry};
+use super::settlement::{PaymentChannel, SUCCEEDED, write_entry};
 use super::{AppError, AppResult};
 use crate::db::entity::{bill, payment, payment_allocation};
-use crate::db::queries;
+use crate::db::prepayment;
 use crate::domain::allocation::{Allocation, BillAllocation};
 use crate::domain::journal::{PAYMENT_REVERSED, payment_received, reversal};
 use crate::domain::money::Money;
@@ -91,7 +91,7 @@ pub async fn reverse_payment(
         .one(txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("order {out_trade_no} not found")))?;
-    lock_account(txn, order.account_id).await?;
+    let account = prepayment::lock_account(txn, order.account_id).await?;
     let moved = payment::Entity::update_many()
         .col_expr(payment::Column::Status, Expr::value(REVERSED))
         .filter(payment::Column::Id.eq(order.id))
@@ -106,11 +106,7 @@ pub async fn reverse_payment(
         )));
     }
     let allocation = allocation_of(txn, &order).await?;
-    let balance = queries::prepayment_balances(txn, &[order.account_id])
-        .await?
-        .get(&order.account_id)
-        .copied()
-        .unwrap_or(Money::ZERO);
+    let balance = Money::from_fen(account.prepayment_fen);
     if balance < allocation.to_prepayment {
         return Err(AppError::FailedPrecondition(format!(
             "{} of order {out_trade_no} went to prepayment but the account holds only {balance}; \

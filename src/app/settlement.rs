@@ -7,8 +7,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QueryOrder, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
 use super::billing::{PAID, PARTIALLY_PAID, UNPAID};
@@ -16,7 +15,7 @@ use super::{AppError, AppResult, BillingSettings};
 use crate::db::entity::{
     bill, journal_entry, journal_posting, payment, payment_allocation, suspense_item,
 };
-use crate::db::queries;
+use crate::db::{prepayment, queries};
 use crate::domain::allocation::{Allocation, BillAllocation, OpenBill, allocate};
 use crate::domain::journal::{JournalEntry, Ledger, Posting, payment_received};
 use crate::domain::late_fee::late_fee;
@@ -257,21 +256,14 @@ pub(crate) fn allocation_row(
     }
 }
 
-/// Serialises writers on one account. PostgreSQL takes a row lock; SQLite has one writer at
-/// a time already, and the payment row update before this made this transaction that writer.
+/// Serialises writers on one account: the account row is the lock on its bills and
+/// prepayment (`db::prepayment`). Take it before reading either.
 pub async fn lock_account(txn: &impl ConnectionTrait, account_id: i64) -> AppResult<()> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        txn.query_one_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
-            [account_id.into()],
-        ))
-        .await?;
-    }
-    Ok(())
+    prepayment::lock_account(txn, account_id).await.map(drop)
 }
 
-/// Appends a balanced journal entry under a unique key.
+/// Appends a balanced journal entry under a unique key, and moves the account's prepayment
+/// balance by what the entry does to the PREPAYMENT ledger.
 pub async fn write_entry(
     txn: &impl ConnectionTrait,
     key: &str,
@@ -286,7 +278,16 @@ pub async fn write_entry(
     journal_posting::Entity::insert_many(postings)
         .exec_without_returning(txn)
         .await?;
-    Ok(())
+    match (prepayment::prepayment_delta_fen(entry), account_id) {
+        (0, _) => Ok(()),
+        (delta_fen, Some(account_id)) => {
+            prepayment::adjust_prepayment(txn, account_id, delta_fen).await
+        }
+        (_, None) => Err(queries::corrupt(
+            "journal entry",
+            format!("{key} moves prepayment but names no account"),
+        )),
+    }
 }
 
 type EntryRows = (

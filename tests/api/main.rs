@@ -10,6 +10,7 @@ mod closures;
 mod cycle;
 mod helpers;
 mod payments;
+mod prepayment_race;
 mod readings;
 mod reconciliation;
 mod schema_migrations;
