@@ -13,8 +13,9 @@ use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, Set};
 
 use super::entity::{account, bill, bill_segment, bill_usage, journal_entry, journal_posting};
-use crate::app::billing::{PAID, PARTIALLY_PAID, UNPAID, bill_no};
+use crate::app::billing::bill_no;
 use crate::app::{AppError, AppResult};
+use crate::domain::bill_status::BillBalance;
 use crate::domain::billing::DraftBill;
 use crate::domain::calendar::Period;
 use crate::domain::journal::{JournalEntry, bill_issued, prepayment_applied};
@@ -81,13 +82,9 @@ impl BillRows {
         let number = bill_no(period, &account.account_no);
         let total_fen = draft.total.to_fen();
         let applied_fen = draft.prepayment_applied.to_fen();
-        let status = if applied_fen >= total_fen {
-            PAID
-        } else if applied_fen > 0 {
-            PARTIALLY_PAID
-        } else {
-            UNPAID
-        };
+        let status = BillBalance::issued(draft.total, draft.prepayment_applied)
+            .map_err(|e| AppError::FailedPrecondition(format!("bill {number}: {e}")))?
+            .status;
         self.bills.push(bill::ActiveModel {
             bill_no: Set(number.clone()),
             account_id: Set(account.id),
@@ -100,7 +97,7 @@ impl BillRows {
             principal_paid_fen: Set(applied_fen),
             late_fee_paid_fen: Set(0),
             prepayment_applied_fen: Set(applied_fen),
-            status: Set(status.to_owned()),
+            status: Set(status.as_str().to_owned()),
             issued_on: Set(draft.issued_on),
             due_on: Set(draft.due_on),
             lines: Set(super::bill_lines::encode(&draft.lines)?),

@@ -15,16 +15,20 @@
 //! - [`late_fee`]: chargeable days with waivers, the late fee (违约金) under a policy.
 //! - [`allocation`]: sharing a payment over open bills (oldest first, fee before principal).
 //! - [`journal`]: balanced double-entry entries for bills, prepayment and payments.
+//! - [`bill_status`]: a bill's state (UNPAID .. VOID) and its one transition, typed refusals.
+//! - [`posting`]: the one posting rule: what money arriving at or leaving an account does.
 //! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
 //! - [`reconcile`]: matching a day's ledger payments against a gateway statement in one pass.
 //! - [`reconcile_schedule`]: when the `serve` scheduler reconciles a day, retries, gives up.
 
 pub mod allocation;
+pub mod bill_status;
 pub mod billing;
 pub mod calendar;
 pub mod journal;
 pub mod late_fee;
 pub mod money;
+pub mod posting;
 pub mod rating;
 pub mod reading;
 pub mod reconcile;

@@ -37,7 +37,7 @@ async fn bill_lines_move_into_the_bill_and_back() {
     exec(&db, &format!("{BILL} ('B202501-EMPTY', 1, '2025-02', false, 0, '2025-02-01', '2025-02-28', 0, 0, 0, 0, 'PAID', '2025-03-01', '2025-03-15')")).await.unwrap();
     exec(&db, "INSERT INTO bill_lines (bill_no, line_no, kind, volume_m3, unit_price, amount_fen) VALUES ('B202501-A-1', 2, 'SEWAGE', 10, '0.95', 950), ('B202501-A-1', 1, 'WATER_TIER_1', 10, '2.6400', 2640)").await.unwrap();
 
-    Migrator::up(&db, None).await.unwrap();
+    Migrator::up(&db, Some(1)).await.unwrap();
     let lines = bill_lines::decode(
         &text(&db, "SELECT lines FROM bills WHERE bill_no = 'B202501-A-1'").await,
     )
