@@ -42,8 +42,10 @@ pub async fn reconcile(args: &ReconcileArgs) -> anyhow::Result<bool> {
         println!("counter {}: {} cashier closes", args.date, closes.len());
         for c in &closes {
             println!(
-                "  {:<12} expected {:>12} counted {:>12} {:<8} {}",
+                "  {:<12} payments {:>12} refunds {:>12} expected {:>12} counted {:>12} {:<8} {}",
                 c.close.cashier_id,
+                yuan(c.close.payments_fen),
+                yuan(c.close.refunds_fen),
                 yuan(c.close.expected_fen),
                 yuan(c.close.counted_fen),
                 c.outcome(),

@@ -285,6 +285,16 @@ pub struct PaymentsConfig {
     /// Orders the sweeper handles per round, at most.
     #[arg(long, env = "BILLING_SWEEP_BATCH_MAX", default_value_t = 100)]
     pub sweep_batch_max: u64,
+    /// A PENDING refund older than this is settled by a refund query (refund sweeper).
+    #[arg(long, env = "BILLING_REFUND_QUERY_AFTER_S", default_value_t = 60)]
+    pub refund_query_after_s: u64,
+    /// How often the refund sweeper looks for PENDING refunds (doubled while the gateway
+    /// does not answer, up to `REFUND_SWEEP_BACKOFF_MAX_S`).
+    #[arg(long, env = "BILLING_REFUND_SWEEP_INTERVAL_S", default_value_t = 30)]
+    pub refund_sweep_interval_s: u64,
+    /// Refunds the refund sweeper queries per round, at most.
+    #[arg(long, env = "BILLING_REFUND_SWEEP_BATCH_MAX", default_value_t = 100)]
+    pub refund_sweep_batch_max: u64,
     /// The only directory `RunReconciliation` may read statement files from; unset, the API
     /// refuses file imports (the CLI's `--file` reads any path its operator can).
     #[arg(long, env = "BILLING_STATEMENT_DIR")]
@@ -297,6 +307,9 @@ impl Default for PaymentsConfig {
             pending_query_after_s: 180,
             sweep_interval_s: 60,
             sweep_batch_max: 100,
+            refund_query_after_s: 60,
+            refund_sweep_interval_s: 30,
+            refund_sweep_batch_max: 100,
             statement_dir: None,
         }
     }

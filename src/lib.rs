@@ -5,7 +5,8 @@
 //! - `config`: the one `Config` (flags and `BILLING_*` environment variables).
 //! - `startup`: builds the service from a config, binds listeners, serves until shutdown.
 //! - `domain`: the pure core (money, calendar, tariffs, rating, readings, late fees,
-//!   allocation, journal, bill drafting). No I/O, no clock; tested with plain values.
+//!   allocation, journal, bill drafting, the refund lifecycle). No I/O, no clock; tested
+//!   with plain values.
 //! - `app`: the use cases; each validates input, runs domain rules and owns its transaction.
 //! - `db`: connection, migrations, entities, batch queries and batch writes.
 //! - `gateway`: the payment gateways' protocols: keys, Alipay RSA2 signing and notification

@@ -1,7 +1,7 @@
 //! Builds the service from its configuration: connects the database, applies migrations, binds
 //! the gRPC and HTTP listeners and serves until the shutdown future resolves, with the
-//! background tasks (payment sweeper, daily reconciliation when scheduled) beside them. Tests
-//! bind port 0 through the same code.
+//! background tasks (payment sweeper, refund sweeper, daily reconciliation when scheduled)
+//! beside them. Tests bind port 0 through the same code.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -110,6 +110,7 @@ impl Server {
         });
         let routes = crate::grpc::routes(self.app.clone()).await?;
         let sweeper = tokio::spawn(sweep_forever(self.app.clone(), stop_rx.clone()));
+        let refund_sweeper = tokio::spawn(sweep_refunds_forever(self.app.clone(), stop_rx.clone()));
         let daily = self
             .daily
             .map(|daily| tokio::spawn(daily.run_until_stopped(self.app.clone(), stop_rx.clone())));
@@ -127,6 +128,7 @@ impl Server {
             });
         let (grpc, http) = tokio::join!(grpc, async { http.await });
         sweeper.abort();
+        refund_sweeper.abort();
         // A run cut short rolls back: it records in one transaction.
         if let Some(daily) = daily {
             daily.abort();
@@ -151,6 +153,45 @@ async fn sweep_forever(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "refreshed stale pending payments"),
             Err(err) => tracing::warn!(error = ?err, "payment sweep failed; retrying next round"),
+        }
+    }
+}
+
+/// Longest pause of the refund sweeper while the gateway does not answer.
+const REFUND_SWEEP_BACKOFF_MAX_S: u64 = 600;
+
+/// Settles PENDING refunds every `refund_sweep_interval_s` until shutdown: one bounded round
+/// at a time, never overlapping; a full round continues after its last refund next time, so
+/// refunds stuck PENDING (CLOSED, ABNORMAL) cannot starve newer ones. While the gateway does
+/// not answer, the pause doubles up to [`REFUND_SWEEP_BACKOFF_MAX_S`]. The state is in the
+/// database, so a restart resumes where it was; replicas may sweep concurrently (each answer
+/// is applied under the account lock).
+async fn sweep_refunds_forever(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let base_s = app.payments.refund_sweep_interval_s.max(1);
+    let mut pause_s = base_s;
+    let mut after_id = 0;
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(pause_s)) => {}
+        }
+        match app.sweep_refunds_after(after_id).await {
+            Ok(sweep) => {
+                let full = sweep.looked_at >= app.payments.refund_sweep_batch_max;
+                after_id = if full { sweep.last_id.unwrap_or(0) } else { 0 };
+                pause_s = if sweep.inconclusive > 0 {
+                    (pause_s * 2).min(REFUND_SWEEP_BACKOFF_MAX_S.max(base_s))
+                } else {
+                    base_s
+                };
+                if sweep.looked_at > 0 {
+                    tracing::info!(?sweep, next_in_s = pause_s, "refund sweep round");
+                }
+            }
+            Err(err) => {
+                pause_s = (pause_s * 2).min(REFUND_SWEEP_BACKOFF_MAX_S.max(base_s));
+                tracing::warn!(error = ?err, next_in_s = pause_s, "refund sweep failed; backing off");
+            }
         }
     }
 }

@@ -173,11 +173,7 @@ impl App {
     ) -> AppResult<&'static str> {
         if let Some(refund) = &notice.refund {
             let refund_no = refund.out_biz_no.as_deref().unwrap_or(&notice.out_trade_no);
-            return Ok(if self.confirm_refund(txn, refund_no).await? {
-                "REFUND_CONFIRMED"
-            } else {
-                "REFUND_SEEN"
-            });
+            return self.confirm_refund(txn, refund_no, true).await;
         }
         if notice.trade_status.is_paid() {
             let Some(evidence) = alipay_evidence(notice) else {
@@ -332,18 +328,13 @@ impl App {
                 if refund.mchid != mch_id {
                     return Ok(("NOT_OURS", number));
                 }
-                if refund.refund_status != RefundStatus::Success {
-                    return Ok(("REFUND_NOT_FINAL", number));
-                }
-                let confirmed = self.confirm_refund(txn, &refund.out_refund_no).await?;
-                Ok((
-                    if confirmed {
-                        "REFUND_CONFIRMED"
-                    } else {
-                        "REFUND_SEEN"
-                    },
-                    number,
-                ))
+                // CLOSED and ABNORMAL are final for WeChat but need a person here: the
+                // refund stays PENDING (the transition function says so) and is raised.
+                let success = refund.refund_status == RefundStatus::Success;
+                let outcome = self
+                    .confirm_refund(txn, &refund.out_refund_no, success)
+                    .await?;
+                Ok((outcome, number))
             }
         }
     }

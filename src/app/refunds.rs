@@ -1,25 +1,29 @@
-//! Refunds. Only prepayment is refunded, on request and only with no arrears (domain.md 5):
-//! the refund takes the money out of the account's prepayment and the order's refundable
-//! amount in one committed transaction *before* the gateway is called, so a crash can never
-//! pay out money the books still show; a definite refusal puts it back, an inconclusive
-//! answer leaves the refund PENDING for a retry with the same refund number.
+//! Refunds. Only prepayment is refunded, on request and only with no arrears (domain.md 5).
+//!
+//! The channel is checked before anything is written. The refund then reserves the money
+//! (prepayment taken, journal entry, refund row PENDING) in one committed transaction *before*
+//! the gateway is called, so a crash can never pay out money the books still show. The
+//! gateway's answer arrives classified ([`RefundAnswer`]) and goes through the refund
+//! aggregate's one transition function ([`crate::domain::refund::transition`], applied in
+//! `refund_settle`): a definitive refusal puts the reservation back (FAILED); a confirmed
+//! payout marks the payment PARTIALLY_REFUNDED / REFUNDED (SUCCEEDED); anything else leaves
+//! the refund PENDING for the refund sweeper, a verified notification, or a retry with the
+//! same refund number. Reading refunds (`get_refund`, `list_refunds`) has no side effects.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::gateways::Channel;
 use super::payments::find_payment;
-use super::settlement::{
-    PARTIALLY_REFUNDED, PaymentChannel, REFUNDED, SUCCEEDED, lock_account, write_entry,
-};
+use super::settlement::{PARTIALLY_REFUNDED, PaymentChannel, SUCCEEDED, lock_account, write_entry};
 use super::validate;
 use super::{App, AppError, AppResult};
 use crate::db::entity::{bill, payment, refund};
 use crate::db::queries;
 use crate::domain::journal::{JournalEntry, Ledger, Posting};
 use crate::domain::money::Money;
+use crate::domain::refund::RefundState;
 use crate::gateway::beijing::beijing_date;
-use crate::gateway::error::GatewayError;
-use crate::gateway::wechat::resource::RefundStatus;
+use crate::gateway::refund::RefundAnswer;
 
 pub const REFUND_PENDING: &str = "PENDING";
 pub const REFUND_SUCCEEDED: &str = "SUCCEEDED";
@@ -30,6 +34,15 @@ const REASON_LEN_MAX: usize = 80;
 pub struct RefundView {
     pub refund: refund::Model,
     pub out_trade_no: String,
+}
+
+/// Which gateway call to make for a refund.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefundCall {
+    /// Send the refund (again: same number, same amount).
+    Request,
+    /// Ask what became of it.
+    Query,
 }
 
 impl App {
@@ -48,6 +61,8 @@ impl App {
         let reason = validate::text("reason", reason, REASON_LEN_MAX)?;
         let refund_no = validate::identifier("refund_no", refund_no)?;
         let order = find_payment(self, out_trade_no).await?;
+        super::counter_refunds::refuse_counter_payment(&order)?;
+        self.check_refund_channel(PaymentChannel::parse(&order.channel)?)?;
         if let Some(existing) = refund::Entity::find()
             .filter(refund::Column::RefundNo.eq(&refund_no))
             .one(&self.db)
@@ -66,7 +81,26 @@ impl App {
         self.complete_refund(pending, &order).await
     }
 
-    /// Takes the amount out of prepayment and the order, and records the refund as PENDING.
+    /// A refund through a disabled channel is refused before anything is booked, naming the
+    /// setting that is missing.
+    fn check_refund_channel(&self, channel: PaymentChannel) -> AppResult<()> {
+        let disabled = match channel {
+            PaymentChannel::Alipay => self.gateways.alipay.enabled().err(),
+            PaymentChannel::Wechat => self.gateways.wechat.enabled().err(),
+            PaymentChannel::Counter => None,
+        };
+        match disabled {
+            Some(why) => Err(AppError::FailedPrecondition(format!(
+                "refunds through {} are unavailable: {why}",
+                channel.as_str()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes the amount out of prepayment and records the refund as PENDING. The payment's
+    /// own status changes only once the gateway confirms (`refund_settle`); what is still
+    /// refundable counts the PENDING refunds of the order as taken.
     async fn reserve_refund(
         &self,
         order: &payment::Model,
@@ -87,11 +121,19 @@ impl App {
                 order.out_trade_no, order.status
             )));
         }
-        let refundable = order.amount_fen - order.refunded_fen;
+        let pending_fen: i64 = refund::Entity::find()
+            .filter(refund::Column::PaymentId.eq(order.id))
+            .filter(refund::Column::Status.eq(RefundState::Pending.as_str()))
+            .all(&txn)
+            .await?
+            .iter()
+            .map(|r| r.amount_fen)
+            .sum();
+        let refundable = order.amount_fen - order.refunded_fen - pending_fen;
         if amount.to_fen() > refundable {
             return Err(AppError::FailedPrecondition(format!(
                 "only {} of payment {} is left to refund",
-                Money::from_fen(refundable),
+                Money::from_fen(refundable.max(0)),
                 order.out_trade_no
             )));
         }
@@ -109,6 +151,7 @@ impl App {
                 open.bill_no
             )));
         }
+        super::refundable::ensure_refundable(&txn, &order, amount).await?;
         let balance = queries::prepayment_balances(&txn, &[order.account_id])
             .await?
             .get(&order.account_id)
@@ -119,16 +162,6 @@ impl App {
                 "the account's prepayment is {balance}; only prepayment can be refunded"
             )));
         }
-        let refunded = order.refunded_fen + amount.to_fen();
-        let mut update: payment::ActiveModel = order.clone().into();
-        update.refunded_fen = Set(refunded);
-        update.status = Set(if refunded >= order.amount_fen {
-            REFUNDED
-        } else {
-            PARTIALLY_REFUNDED
-        }
-        .to_owned());
-        update.update(&txn).await?;
         let channel = PaymentChannel::parse(&order.channel)?;
         let entry = refund_entry("REFUND", channel, amount);
         write_entry(
@@ -144,7 +177,7 @@ impl App {
             payment_id: Set(order.id),
             amount_fen: Set(amount.to_fen()),
             reason: Set(reason.to_owned()),
-            status: Set(REFUND_PENDING.to_owned()),
+            status: Set(RefundState::Pending.as_str().to_owned()),
             created_at: Set(now),
             ..Default::default()
         }
@@ -161,26 +194,67 @@ impl App {
         Ok(row)
     }
 
-    /// Asks the gateway to pay a PENDING refund out (same numbers on every retry).
+    /// Asks the gateway to pay a PENDING refund out (same numbers on every retry) and applies
+    /// its answer. An Alipay `fund_change=N` (or a WeChat PROCESSING) is followed by one
+    /// refund query at once, so a retry of a refund that already paid settles now.
     async fn complete_refund(
         &self,
         row: refund::Model,
         order: &payment::Model,
     ) -> AppResult<RefundView> {
-        if row.status != REFUND_PENDING {
-            return Ok(RefundView {
-                refund: row,
-                out_trade_no: order.out_trade_no.clone(),
-            });
+        if refund_state(&row)? != RefundState::Pending {
+            return Ok(self.refund_view(row, order));
         }
-        let channel = PaymentChannel::parse(&order.channel)?;
+        let mut answer = self.ask_gateway(&row, order, RefundCall::Request).await;
+        if matches!(answer, RefundAnswer::Processing { .. }) {
+            answer = match self.ask_gateway(&row, order, RefundCall::Query).await {
+                RefundAnswer::Unknown { .. } | RefundAnswer::NotFound => answer,
+                queried => queried,
+            };
+        }
+        let settled = self.apply_refund_answer(&row, &answer).await?;
+        match (refund_state(&settled)?, &answer) {
+            (RefundState::Failed, RefundAnswer::Refused { code, message }) => {
+                Err(AppError::FailedPrecondition(format!(
+                    "the gateway refused refund {}: {code} {message}; the prepayment was restored",
+                    row.refund_no
+                )))
+            }
+            (RefundState::Pending, RefundAnswer::Unknown { why }) => {
+                Err(AppError::Unavailable(format!(
+                    "the gateway did not confirm refund {} ({why}); it stays PENDING and is \
+                     settled by the refund query; retry with the same refund_no",
+                    row.refund_no
+                )))
+            }
+            _ => Ok(self.refund_view(settled, order)),
+        }
+    }
+
+    /// One refund call, classified. Counter cash goes back over the counter: nothing to ask.
+    /// A channel disabled since the refund was booked cannot be asked: unknown.
+    pub(crate) async fn ask_gateway(
+        &self,
+        row: &refund::Model,
+        order: &payment::Model,
+        call: RefundCall,
+    ) -> RefundAnswer {
+        let channel = match PaymentChannel::parse(&order.channel) {
+            Ok(channel) => channel,
+            Err(err) => {
+                return RefundAnswer::Unknown {
+                    why: err.to_string(),
+                };
+            }
+        };
         let now = self.now();
-        let outcome: Result<(bool, Option<String>), GatewayError> =
-            match (channel, &self.gateways.alipay, &self.gateways.wechat) {
-                // Cash goes back over the counter: nothing to ask.
-                (PaymentChannel::Counter, _, _) => Ok((true, None)),
-                (PaymentChannel::Alipay, Channel::Enabled(alipay), _) => alipay
-                    .refund(
+        match (channel, &self.gateways.alipay, &self.gateways.wechat, call) {
+            (PaymentChannel::Counter, _, _, _) => RefundAnswer::Paid {
+                gateway_refund_id: None,
+            },
+            (PaymentChannel::Alipay, Channel::Enabled(alipay), _, RefundCall::Request) => {
+                alipay
+                    .request_refund(
                         &order.out_trade_no,
                         row.amount_fen,
                         &row.refund_no,
@@ -188,9 +262,15 @@ impl App {
                         now,
                     )
                     .await
-                    .map(|r| (r.fund_change, Some(r.trade_no))),
-                (PaymentChannel::Wechat, _, Channel::Enabled(wechat)) => wechat
-                    .refund(
+            }
+            (PaymentChannel::Alipay, Channel::Enabled(alipay), _, RefundCall::Query) => {
+                alipay
+                    .query_refund(&order.out_trade_no, &row.refund_no, row.amount_fen, now)
+                    .await
+            }
+            (PaymentChannel::Wechat, _, Channel::Enabled(wechat), RefundCall::Request) => {
+                wechat
+                    .request_refund(
                         &order.out_trade_no,
                         &row.refund_no,
                         row.amount_fen,
@@ -199,110 +279,75 @@ impl App {
                         now,
                     )
                     .await
-                    .map(|r| (r.status == RefundStatus::Success, Some(r.refund_id))),
-                _ => Err(GatewayError::Unknown(format!(
-                    "the {} channel is disabled",
-                    channel.as_str()
-                ))),
-            };
-        match outcome {
-            Ok((done, gateway_id)) => {
-                let mut update: refund::ActiveModel = row.into();
-                update.gateway_refund_id = Set(gateway_id);
-                if done {
-                    update.status = Set(REFUND_SUCCEEDED.to_owned());
-                    update.completed_at = Set(Some(now));
-                }
-                Ok(RefundView {
-                    refund: update.update(&self.db).await?,
-                    out_trade_no: order.out_trade_no.clone(),
-                })
             }
-            Err(err) if err.is_unknown() => Err(AppError::Unavailable(format!(
-                "the gateway did not confirm refund {} ({err}); retry with the same refund_no",
-                row.refund_no
-            ))),
-            Err(err) => {
-                self.release_refund(&row, order).await?;
-                Err(AppError::FailedPrecondition(format!(
-                    "the gateway refused refund {}: {err}",
-                    row.refund_no
-                )))
+            (PaymentChannel::Wechat, _, Channel::Enabled(wechat), RefundCall::Query) => {
+                wechat
+                    .query_refund(&row.refund_no, row.amount_fen, now)
+                    .await
             }
+            _ => RefundAnswer::Unknown {
+                why: format!("the {} channel is disabled", channel.as_str()),
+            },
         }
     }
 
-    /// A refused refund: the money goes back to prepayment and the order.
-    async fn release_refund(&self, row: &refund::Model, order: &payment::Model) -> AppResult<()> {
-        let txn = crate::db::begin_write(&self.db).await?;
-        let moved = refund::Entity::update_many()
-            .col_expr(
-                refund::Column::Status,
-                sea_orm::sea_query::Expr::value(REFUND_FAILED),
-            )
-            .filter(refund::Column::Id.eq(row.id))
-            .filter(refund::Column::Status.eq(REFUND_PENDING))
-            .exec(&txn)
-            .await?;
-        if moved.rows_affected == 1 {
-            let current = payment::Entity::find_by_id(order.id)
-                .one(&txn)
-                .await?
-                .ok_or_else(|| AppError::NotFound("payment".into()))?;
-            let refunded = current.refunded_fen - row.amount_fen;
-            let mut update: payment::ActiveModel = current.into();
-            update.refunded_fen = Set(refunded);
-            update.status = Set(if refunded == 0 {
-                SUCCEEDED
-            } else {
-                PARTIALLY_REFUNDED
-            }
-            .to_owned());
-            update.update(&txn).await?;
-            let channel = PaymentChannel::parse(&order.channel)?;
-            let mut entry =
-                refund_entry("REFUND_REVERSED", channel, Money::from_fen(row.amount_fen));
-            for posting in &mut entry.postings {
-                std::mem::swap(&mut posting.debit, &mut posting.credit);
-            }
-            let key = format!("REFUND_REVERSED:{}", row.refund_no);
-            write_entry(
-                &txn,
-                &key,
-                &entry,
-                Some(order.account_id),
-                beijing_date(self.now()),
-            )
-            .await?;
-        }
-        txn.commit().await?;
-        Ok(())
+    /// A refund by its number, as stored: no gateway call.
+    pub async fn get_refund(&self, refund_no: &str) -> AppResult<RefundView> {
+        let refund_no = validate::identifier("refund_no", refund_no)?;
+        let row = refund::Entity::find()
+            .filter(refund::Column::RefundNo.eq(&refund_no))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("refund {refund_no:?} does not exist")))?;
+        refund_state(&row)?;
+        let order = payment::Entity::find_by_id(row.payment_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| corrupt(format!("refund {refund_no} names no payment")))?;
+        Ok(self.refund_view(row, &order))
     }
 
-    /// A refund notification: confirms a PENDING refund of ours (never creates one).
-    pub(crate) async fn confirm_refund(
-        &self,
-        txn: &impl sea_orm::ConnectionTrait,
-        refund_no: &str,
-    ) -> AppResult<bool> {
-        let moved = refund::Entity::update_many()
-            .col_expr(
-                refund::Column::Status,
-                sea_orm::sea_query::Expr::value(REFUND_SUCCEEDED),
-            )
-            .col_expr(
-                refund::Column::CompletedAt,
-                sea_orm::sea_query::Expr::value(self.now()),
-            )
-            .filter(refund::Column::RefundNo.eq(refund_no))
-            .filter(refund::Column::Status.eq(REFUND_PENDING))
-            .exec(txn)
+    /// The refunds of one order, oldest first, as stored: no gateway call.
+    pub async fn list_refunds(&self, out_trade_no: &str) -> AppResult<Vec<RefundView>> {
+        let order = find_payment(self, out_trade_no).await?;
+        let rows = refund::Entity::find()
+            .filter(refund::Column::PaymentId.eq(order.id))
+            .order_by_asc(refund::Column::Id)
+            .all(&self.db)
             .await?;
-        Ok(moved.rows_affected == 1)
+        rows.into_iter()
+            .map(|row| {
+                refund_state(&row)?;
+                Ok(self.refund_view(row, &order))
+            })
+            .collect()
+    }
+
+    fn refund_view(&self, refund: refund::Model, order: &payment::Model) -> RefundView {
+        RefundView {
+            refund,
+            out_trade_no: order.out_trade_no.clone(),
+        }
     }
 }
 
-fn refund_entry(kind: &'static str, channel: PaymentChannel, amount: Money) -> JournalEntry {
+/// The stored state of a refund row; an unknown value is a corrupt row, never a default.
+pub(crate) fn refund_state(row: &refund::Model) -> AppResult<RefundState> {
+    RefundState::parse(&row.status)
+        .map_err(|e| corrupt(format!("refund {} (id {}): {e}", row.refund_no, row.id)))
+}
+
+/// A row that breaks an invariant of ours: a database-side failure (INTERNAL), logged.
+pub(crate) fn corrupt(what: String) -> AppError {
+    AppError::Database(sea_orm::DbErr::Custom(format!("corrupt row: {what}")))
+}
+
+/// Money leaving prepayment through `channel` (or, postings swapped, coming back).
+pub(crate) fn refund_entry(
+    kind: &'static str,
+    channel: PaymentChannel,
+    amount: Money,
+) -> JournalEntry {
     JournalEntry {
         kind,
         postings: vec![

@@ -17,9 +17,13 @@
 //! - [`journal`]: balanced double-entry entries for bills, prepayment and payments.
 //! - [`bill_status`]: a bill's state (UNPAID .. VOID) and its one transition, typed refusals.
 //! - [`posting`]: the one posting rule: what money arriving at or leaving an account does.
+//! - [`payment`]: the payment aggregate: its states, events and one transition function.
 //! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
 //! - [`reconcile`]: matching a day's ledger payments against a gateway statement in one pass.
 //! - [`reconcile_schedule`]: when the `serve` scheduler reconciles a day, retries, gives up.
+//! - [`refundable`]: whose money prepayment is: per payment, what it brought that is still
+//!   unapplied (bills take the oldest first), the most an online refund of it may return.
+//! - [`refund`]: the refund lifecycle: states, gateway events, the one transition function.
 
 pub mod allocation;
 pub mod bill_status;
@@ -28,9 +32,12 @@ pub mod calendar;
 pub mod journal;
 pub mod late_fee;
 pub mod money;
+pub mod payment;
 pub mod posting;
 pub mod rating;
 pub mod reading;
 pub mod reconcile;
 pub mod reconcile_schedule;
+pub mod refund;
+pub mod refundable;
 pub mod tariff;

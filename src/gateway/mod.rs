@@ -13,6 +13,8 @@
 //!   clients, and the HTTP client with explicit timeouts.
 //! - [`alipay`]: request signing, response verification, notification parsing, and
 //!   [`alipay::client::AlipayClient`].
+//! - [`refund`]: [`refund::RefundAnswer`], a refund request's or query's answer classified
+//!   (paid, processing, refused, needs attention, not found, unknown).
 //! - [`statement`]: strict parsers of the daily statements (Alipay zip of GBK CSV, WeChat
 //!   backtick CSV), checked against their own control totals.
 //! - [`wechat`]: request `Authorization` header, response/notification verification,
@@ -24,6 +26,7 @@ pub mod amount;
 pub mod beijing;
 pub mod error;
 pub mod keys;
+pub mod refund;
 pub mod statement;
 pub mod wechat;
 

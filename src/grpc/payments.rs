@@ -51,6 +51,9 @@ fn refund(view: RefundView) -> pb::Refund {
         status: r.status,
         reason: r.reason,
         created_at: instant(Some(r.created_at)),
+        cashier_id: r.cashier_id.unwrap_or_default(),
+        completed_at: instant(r.completed_at),
+        gateway_refund_id: r.gateway_refund_id.unwrap_or_default(),
     }
 }
 
@@ -103,6 +106,43 @@ impl PaymentService for Payments {
             .refund_payment(&out_trade_no, &amount, &reason, &refund_no)
             .await?;
         Ok(Response::new(refund(view)))
+    }
+
+    async fn refund_counter_payment(
+        &self,
+        request: Request<pb::RefundCounterPaymentRequest>,
+    ) -> Result<Response<pb::Refund>, Status> {
+        let pb::RefundCounterPaymentRequest {
+            out_trade_no,
+            amount,
+            reason,
+            refund_no,
+            cashier_id,
+        } = request.into_inner();
+        let view = self
+            .0
+            .refund_counter_payment(&out_trade_no, &amount, &reason, &refund_no, &cashier_id)
+            .await?;
+        Ok(Response::new(refund(view)))
+    }
+
+    async fn get_refund(
+        &self,
+        request: Request<pb::GetRefundRequest>,
+    ) -> Result<Response<pb::Refund>, Status> {
+        let pb::GetRefundRequest { refund_no } = request.into_inner();
+        Ok(Response::new(refund(self.0.get_refund(&refund_no).await?)))
+    }
+
+    async fn list_refunds(
+        &self,
+        request: Request<pb::ListRefundsRequest>,
+    ) -> Result<Response<pb::ListRefundsResponse>, Status> {
+        let pb::ListRefundsRequest { out_trade_no } = request.into_inner();
+        let refunds = self.0.list_refunds(&out_trade_no).await?;
+        Ok(Response::new(pb::ListRefundsResponse {
+            refunds: refunds.into_iter().map(refund).collect(),
+        }))
     }
 
     async fn record_counter_payment(

@@ -95,6 +95,8 @@ fn close(view: CashierClose) -> pb::CashierClose {
         counted: yuan(c.counted_fen),
         difference: yuan(c.difference_fen),
         outcome,
+        payments: yuan(c.payments_fen),
+        refunds: yuan(c.refunds_fen),
     }
 }
 

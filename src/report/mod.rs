@@ -89,9 +89,12 @@ pub const EXCEPTION_HEADER: [&str; 15] = [
     "note",
 ];
 
-pub const COUNTER_HEADER: [&str; 6] = [
+/// `expected` = `payments` − `refunds`: the cash the drawer should hold.
+pub const COUNTER_HEADER: [&str; 8] = [
     "cashier_id",
     "business_date",
+    "payments",
+    "refunds",
     "expected",
     "counted",
     "difference",
@@ -224,6 +227,8 @@ fn close_row(c: &CashierClose) -> Vec<Cell> {
     vec![
         Cell::Text(c.close.cashier_id.clone()),
         Cell::Text(c.close.business_date.to_string()),
+        Cell::fen(c.close.payments_fen),
+        Cell::fen(c.close.refunds_fen),
         Cell::fen(c.close.expected_fen),
         Cell::fen(c.close.counted_fen),
         Cell::fen(c.close.difference_fen),

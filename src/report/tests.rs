@@ -97,6 +97,8 @@ fn the_counter_report_is_one_sheet_of_cashier_closes() {
         closes: vec![vec![
             Cell::Text("C-7".to_owned()),
             Cell::Text("2026-11-28".to_owned()),
+            Cell::Yuan("400.00".to_owned()),
+            Cell::Yuan("50.00".to_owned()),
             Cell::Yuan("350.00".to_owned()),
             Cell::Yuan("349.50".to_owned()),
             Cell::Yuan("-0.50".to_owned()),
@@ -106,12 +108,12 @@ fn the_counter_report_is_one_sheet_of_cashier_closes() {
     let paths = write_counter_report(dir.path(), &report).unwrap();
     let csv = std::fs::read_to_string(&paths.csv).unwrap();
     assert!(
-        csv.ends_with("C-7,2026-11-28,350.00,349.50,-0.50,SHORT\n"),
+        csv.ends_with("C-7,2026-11-28,400.00,50.00,350.00,349.50,-0.50,SHORT\n"),
         "{csv}"
     );
     let workbook = part(&paths.xlsx, "xl/workbook.xml");
     assert!(workbook.contains(r#"name="Cashier closes""#), "{workbook}");
     let sheet = part(&paths.xlsx, "xl/worksheets/sheet1.xml");
     assert!(sheet.contains("<v>349.5</v>"), "{sheet}");
-    assert!(sheet.contains(r#"<autoFilter ref="A1:F2"/>"#), "{sheet}");
+    assert!(sheet.contains(r#"<autoFilter ref="A1:H2"/>"#), "{sheet}");
 }

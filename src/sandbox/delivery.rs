@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::faults::{BuildFaults, Faults};
+use super::faults::{BuildFaults, Faults, RefundFaults};
 
 /// Bound on kept delivery records; the oldest are forgotten first.
 pub const DELIVERY_RECORDS_MAX: usize = 10_000;
@@ -132,6 +132,29 @@ impl Deliverer {
         BuildFaults {
             wrong_amount: std::mem::take(&mut faults.wrong_amount_next),
             bad_signature: std::mem::take(&mut faults.bad_signature_next),
+        }
+    }
+
+    /// Consumes the refund-API faults for one call: a refund request (`request`) takes them
+    /// all, a refund query only the 503s.
+    pub fn take_refund_faults(&self, request: bool) -> RefundFaults {
+        let mut faults = lock(&self.faults);
+        if faults.refund_unavailable_next > 0 {
+            faults.refund_unavailable_next -= 1;
+            return RefundFaults {
+                unavailable: true,
+                ..RefundFaults::default()
+            };
+        }
+        if !request {
+            return RefundFaults::default();
+        }
+        RefundFaults {
+            unavailable: false,
+            answer_delay_ms: std::mem::take(&mut faults.refund_answer_delay_next_ms),
+            garbled: std::mem::take(&mut faults.refund_garbled_next),
+            status: faults.refund_status_next.take(),
+            refused_but_paid: std::mem::take(&mut faults.refund_refused_but_paid_next),
         }
     }
 

@@ -1,7 +1,9 @@
 //! Fault-injection knobs, settable at any time through the simulator handle or
 //! `POST /sandbox/faults`. They model what real gateways do to a webhook receiver: lose
 //! notifications, repeat them (also concurrently), delay and reorder them, and (for a forged
-//! or corrupted notification) carry a wrong amount or a bad signature.
+//! or corrupted notification) carry a wrong amount or a bad signature. The `refund_*` knobs
+//! model what a gateway's refund API does to its caller: be down, answer too late, answer
+//! signed but unreadable, end a refund CLOSED or ABNORMAL, refuse a refund it then pays.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +30,20 @@ pub struct Faults {
     pub wrong_amount_next: bool,
     /// The next notification carries a signature that does not verify.
     pub bad_signature_next: bool,
+    /// The next N refund requests and refund queries answer HTTP 503 without executing.
+    pub refund_unavailable_next: u32,
+    /// The next refund request is executed, but answered only after this many milliseconds
+    /// (set it past the client's request timeout: the caller cannot know it paid).
+    pub refund_answer_delay_next_ms: u64,
+    /// The next refund request is executed and answered signed, but with fields renamed and
+    /// (Alipay) a `gmt_refund_pay` that is not a time, (WeChat) no `status`.
+    pub refund_garbled_next: bool,
+    /// WeChat: the next refund ends with this status (`CLOSED` or `ABNORMAL`) and moves no
+    /// money; its refund query keeps answering it.
+    pub refund_status_next: Option<String>,
+    /// The next refund request is answered with a signed business refusal, yet executed,
+    /// and its success notification follows (a gateway that contradicts itself).
+    pub refund_refused_but_paid_next: bool,
 }
 
 impl Faults {
@@ -35,8 +51,20 @@ impl Faults {
     pub fn bounded(mut self) -> Self {
         self.duplicate = self.duplicate.min(DUPLICATES_MAX);
         self.delay_ms = self.delay_ms.min(DELAY_MS_MAX);
+        self.refund_answer_delay_next_ms = self.refund_answer_delay_next_ms.min(DELAY_MS_MAX);
         self
     }
+}
+
+/// The refund-API faults taken by one refund request or refund query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefundFaults {
+    /// Answer 503, execute nothing (the other knobs are then left for the next call).
+    pub unavailable: bool,
+    pub answer_delay_ms: u64,
+    pub garbled: bool,
+    pub status: Option<String>,
+    pub refused_but_paid: bool,
 }
 
 /// The faults applied while a notification is built (not at delivery).

@@ -29,6 +29,9 @@ pub struct TestApp {
     pub closures: ClosureServiceClient<Channel>,
     pub reconciliation: ReconciliationServiceClient<Channel>,
     pub database_url: String,
+    /// The running service's use cases, for driving background work (e.g. one sweep round)
+    /// without its loop.
+    pub app: water_billing::app::App,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -170,6 +173,7 @@ async fn spawn(
         .await
         .expect("build server");
     let sandbox = server.take_sandbox();
+    let app = server.app().clone();
     if let Some(sandbox) = &sandbox {
         sandbox.alipay.set_clock_offset(background.clock_offset);
         sandbox.wechat.set_clock_offset(background.clock_offset);
@@ -196,6 +200,7 @@ async fn spawn(
         closures: ClosureServiceClient::new(channel.clone()),
         reconciliation: ReconciliationServiceClient::new(channel),
         database_url,
+        app,
         _shutdown: shutdown,
         _dir: dir,
     }

@@ -7,12 +7,15 @@
 mod accounts;
 mod bills;
 mod closures;
+mod counter_refunds;
 mod cycle;
 mod helpers;
+mod money_model;
 mod payments;
 mod prepayment_race;
 mod readings;
 mod reconciliation;
+mod refunds;
 mod schema_migrations;
 mod server;
 mod tariffs;

@@ -13,7 +13,7 @@ use crate::app::settlement::{
 };
 use crate::app::{App, AppError, AppResult, validate};
 use crate::db::entity::{
-    cashier_close, discrepancy, discrepancy_action, payment, reconciliation_run,
+    cashier_close, discrepancy, discrepancy_action, payment, reconciliation_run, refund,
 };
 use crate::domain::money::Money;
 
@@ -296,7 +296,8 @@ impl App {
             .await?)
     }
 
-    /// Closes a cashier's day: expected = the cashier's counter payments of the date.
+    /// Closes a cashier's day: expected = the cashier's counter payments of the date minus
+    /// the counter refunds they paid out that day.
     pub async fn close_cashier_day(
         &self,
         cashier_id: &str,
@@ -308,7 +309,7 @@ impl App {
         let counted = Money::parse_non_negative(counted_cash)
             .map_err(|e| AppError::invalid("counted_cash", e))?;
         let txn = crate::db::begin_write(&self.db).await?;
-        let expected_fen: i64 = payment::Entity::find()
+        let payments_fen: i64 = payment::Entity::find()
             .filter(payment::Column::Channel.eq(PaymentChannel::Counter.as_str()))
             .filter(payment::Column::CashierId.eq(&cashier_id))
             .filter(payment::Column::BusinessDate.eq(date))
@@ -318,11 +319,15 @@ impl App {
             .iter()
             .map(|p| p.amount_fen)
             .sum();
+        let refunds_fen = counter_refunds_fen(&txn, &cashier_id, date).await?;
+        let expected_fen = payments_fen - refunds_fen;
         let counted_fen = counted.to_fen();
         let close = cashier_close::ActiveModel {
             cashier_id: Set(cashier_id.clone()),
             business_date: Set(date),
             expected_fen: Set(expected_fen),
+            payments_fen: Set(payments_fen),
+            refunds_fen: Set(refunds_fen),
             counted_fen: Set(counted_fen),
             difference_fen: Set(counted_fen - expected_fen),
             created_at: Set(self.now()),
@@ -353,6 +358,24 @@ impl App {
             .map(|close| CashierClose { close })
             .collect())
     }
+}
+
+/// The cash a cashier paid out in counter refunds on `date` (a counter refund is SUCCEEDED
+/// when booked; nothing else is counted).
+async fn counter_refunds_fen(
+    txn: &impl sea_orm::ConnectionTrait,
+    cashier_id: &str,
+    date: NaiveDate,
+) -> AppResult<i64> {
+    Ok(refund::Entity::find()
+        .filter(refund::Column::CashierId.eq(cashier_id))
+        .filter(refund::Column::BusinessDate.eq(date))
+        .filter(refund::Column::Status.eq(crate::app::refunds::REFUND_SUCCEEDED))
+        .all(txn)
+        .await?
+        .iter()
+        .map(|r| r.amount_fen)
+        .sum())
 }
 
 /// The operator's note followed by what the service did, in brackets.

@@ -1,4 +1,5 @@
-//! Rows of `cashier_closes`.
+//! Rows of `cashier_closes`: what the cashier counted against what the day's counter payments
+//! and refunds say the drawer holds (`expected_fen` = `payments_fen` − `refunds_fen`).
 
 use sea_orm::entity::prelude::*;
 
@@ -10,6 +11,8 @@ pub struct Model {
     pub cashier_id: String,
     pub business_date: Date,
     pub expected_fen: i64,
+    pub payments_fen: i64,
+    pub refunds_fen: i64,
     pub counted_fen: i64,
     pub difference_fen: i64,
     pub created_at: DateTimeUtc,

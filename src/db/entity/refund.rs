@@ -1,4 +1,6 @@
-//! Rows of `refunds`.
+//! Rows of `refunds`. `cashier_id` and `business_date` are set for a refund paid out in cash at
+//! the counter (the cashier and the Beijing day, counted in that cashier's close) and null for
+//! online refunds, which the gateways pay.
 
 use sea_orm::entity::prelude::*;
 
@@ -16,6 +18,8 @@ pub struct Model {
     pub gateway_refund_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
+    pub cashier_id: Option<String>,
+    pub business_date: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

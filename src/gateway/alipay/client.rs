@@ -19,6 +19,7 @@ use crate::gateway::amount::{fen_to_yuan, yuan_to_fen};
 use crate::gateway::beijing::BEIJING;
 use crate::gateway::error::{BILL_BYTES_MAX, GatewayError, RESPONSE_BYTES_MAX, read_body_bounded};
 use crate::gateway::keys::{PrivateKey, PublicKey};
+use crate::gateway::refund::RefundAnswer;
 
 pub const METHOD_PRECREATE: &str = "alipay.trade.precreate";
 pub const METHOD_QUERY: &str = "alipay.trade.query";
@@ -123,7 +124,7 @@ pub struct AlipayRefund {
     pub gmt_refund_pay: Option<NaiveDateTime>,
 }
 
-/// What `alipay.trade.fastpay.refund.query` found.
+/// What `alipay.trade.fastpay.refund.query` found, before classification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AlipayRefundQuery {
     /// No refund with that `out_request_no` was received (the answer carries no amount).
@@ -232,13 +233,7 @@ impl AlipayClient {
             "refund_reason": reason,
         });
         let node = self.call(METHOD_REFUND, &biz, false, now).await?;
-        Ok(AlipayRefund {
-            trade_no: required_str(&node, "trade_no")?,
-            out_trade_no: required_str(&node, "out_trade_no")?,
-            fund_change: optional_str(&node, "fund_change").as_deref() == Some("Y"),
-            refund_fee: parse_fen("refund_fee", &required_str(&node, "refund_fee")?)?,
-            gmt_refund_pay: optional_time(&node, "gmt_refund_pay")?,
-        })
+        parse_refund(&node)
     }
 
     pub async fn refund_query(
@@ -249,16 +244,47 @@ impl AlipayClient {
     ) -> Result<AlipayRefundQuery, GatewayError> {
         let biz = json!({ "out_trade_no": out_trade_no, "out_request_no": out_request_no });
         let node = self.call(METHOD_REFUND_QUERY, &biz, false, now).await?;
-        let Some(refund_amount) = optional_str(&node, "refund_amount") else {
-            return Ok(AlipayRefundQuery::NotFound);
-        };
-        Ok(AlipayRefundQuery::Found {
-            out_request_no: optional_str(&node, "out_request_no")
-                .unwrap_or_else(|| out_request_no.to_owned()),
-            refund_fen: parse_fen("refund_amount", &refund_amount)?,
-            total_fen: parse_fen("total_amount", &required_str(&node, "total_amount")?)?,
-            refund_status: optional_str(&node, "refund_status"),
-        })
+        parse_refund_query(&node, out_request_no)
+    }
+
+    /// [`Self::refund`], classified (A3.3, A3.6): `fund_change=Y` is paid, `N` (or no field)
+    /// is accepted-but-ask-again, a business rejection is a refusal. A signed `10000` we
+    /// cannot fully read is [`RefundAnswer::Unknown`]: it was accepted, money may have moved.
+    pub async fn request_refund(
+        &self,
+        out_trade_no: &str,
+        refund_fen: i64,
+        out_request_no: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> RefundAnswer {
+        match self
+            .refund(out_trade_no, refund_fen, out_request_no, reason, now)
+            .await
+        {
+            Ok(refund) if refund.fund_change => RefundAnswer::Paid {
+                gateway_refund_id: Some(refund.trade_no),
+            },
+            // This call moved no money; the refund query says whether an earlier one did.
+            Ok(refund) => RefundAnswer::Processing {
+                gateway_refund_id: Some(refund.trade_no),
+            },
+            Err(error) => RefundAnswer::from_request_error(error),
+        }
+    }
+
+    /// [`Self::refund_query`] about our refund of `refund_fen`, classified (A3.4).
+    pub async fn query_refund(
+        &self,
+        out_trade_no: &str,
+        out_request_no: &str,
+        refund_fen: i64,
+        now: DateTime<Utc>,
+    ) -> RefundAnswer {
+        match self.refund_query(out_trade_no, out_request_no, now).await {
+            Ok(found) => classify_refund_query(found, refund_fen),
+            Err(error) => RefundAnswer::from_query_error(error),
+        }
     }
 
     /// The download URL of the daily `trade` bill of `bill_date` (a Beijing calendar day).
@@ -492,4 +518,146 @@ fn optional_time(
 
 fn parse_fen(field: &str, text: &str) -> Result<i64, GatewayError> {
     yuan_to_fen(text).map_err(|e| GatewayError::Protocol(format!("`{field}`: {e}")))
+}
+
+fn parse_refund(node: &Map<String, Value>) -> Result<AlipayRefund, GatewayError> {
+    let fund_change = match optional_str(node, "fund_change").as_deref() {
+        Some("Y") => true,
+        Some("N") | None => false,
+        Some(other) => {
+            return Err(GatewayError::Protocol(format!(
+                "`fund_change` is neither Y nor N: {other}"
+            )));
+        }
+    };
+    Ok(AlipayRefund {
+        trade_no: required_str(node, "trade_no")?,
+        out_trade_no: required_str(node, "out_trade_no")?,
+        fund_change,
+        refund_fee: parse_fen("refund_fee", &required_str(node, "refund_fee")?)?,
+        gmt_refund_pay: optional_time(node, "gmt_refund_pay")?,
+    })
+}
+
+fn parse_refund_query(
+    node: &Map<String, Value>,
+    out_request_no: &str,
+) -> Result<AlipayRefundQuery, GatewayError> {
+    let Some(refund_amount) = optional_str(node, "refund_amount") else {
+        return Ok(AlipayRefundQuery::NotFound);
+    };
+    Ok(AlipayRefundQuery::Found {
+        out_request_no: optional_str(node, "out_request_no")
+            .unwrap_or_else(|| out_request_no.to_owned()),
+        refund_fen: parse_fen("refund_amount", &refund_amount)?,
+        total_fen: parse_fen("total_amount", &required_str(node, "total_amount")?)?,
+        refund_status: optional_str(node, "refund_status"),
+    })
+}
+
+/// `REFUND_SUCCESS` or no status (synchronous refund API) is paid; `REFUND_FAIL` is a signed
+/// statement that the refund was not executed; a different amount needs a person.
+fn classify_refund_query(found: AlipayRefundQuery, refund_fen: i64) -> RefundAnswer {
+    let AlipayRefundQuery::Found {
+        out_request_no,
+        refund_fen: found_fen,
+        total_fen: _,
+        refund_status,
+    } = found
+    else {
+        return RefundAnswer::NotFound;
+    };
+    match refund_status.as_deref() {
+        None | Some("REFUND_SUCCESS") if found_fen == refund_fen => RefundAnswer::Paid {
+            gateway_refund_id: None,
+        },
+        None | Some("REFUND_SUCCESS") => RefundAnswer::NeedsAttention {
+            why: format!(
+                "Alipay refunded {found_fen} fen for request {out_request_no}, we asked for {refund_fen}"
+            ),
+        },
+        Some("REFUND_PROCESSING") => RefundAnswer::Processing {
+            gateway_refund_id: None,
+        },
+        Some("REFUND_FAIL") => RefundAnswer::Refused {
+            code: "REFUND_FAIL".to_owned(),
+            message: format!("the refund query says request {out_request_no} failed"),
+        },
+        Some(other) => RefundAnswer::Unknown {
+            why: format!("unknown refund_status `{other}`"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod refund_tests {
+    use super::*;
+
+    fn found(refund_fen: i64, status: Option<&str>) -> AlipayRefundQuery {
+        AlipayRefundQuery::Found {
+            out_request_no: "RF-1".into(),
+            refund_fen,
+            total_fen: 10_000,
+            refund_status: status.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_refund_query_is_paid_only_for_our_amount_and_fails_only_on_refund_fail() {
+        let paid = RefundAnswer::Paid {
+            gateway_refund_id: None,
+        };
+        assert_eq!(classify_refund_query(found(6000, None), 6000), paid);
+        assert_eq!(
+            classify_refund_query(found(6000, Some("REFUND_SUCCESS")), 6000),
+            paid
+        );
+        assert!(matches!(
+            classify_refund_query(found(5999, Some("REFUND_SUCCESS")), 6000),
+            RefundAnswer::NeedsAttention { .. }
+        ));
+        assert!(matches!(
+            classify_refund_query(found(6000, Some("REFUND_PROCESSING")), 6000),
+            RefundAnswer::Processing { .. }
+        ));
+        assert!(matches!(
+            classify_refund_query(found(6000, Some("REFUND_FAIL")), 6000),
+            RefundAnswer::Refused { .. }
+        ));
+        assert!(matches!(
+            classify_refund_query(found(6000, Some("SOMETHING_NEW")), 6000),
+            RefundAnswer::Unknown { .. }
+        ));
+        assert_eq!(
+            classify_refund_query(AlipayRefundQuery::NotFound, 6000),
+            RefundAnswer::NotFound
+        );
+    }
+
+    #[test]
+    fn a_signed_refund_answer_with_a_renamed_field_or_a_bad_time_is_not_understood() {
+        let node = |pairs: &[(&str, &str)]| -> Map<String, Value> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+                .collect()
+        };
+        let good = [
+            ("trade_no", "2026"),
+            ("out_trade_no", "WB1"),
+            ("fund_change", "Y"),
+            ("refund_fee", "60.00"),
+            ("gmt_refund_pay", "2026-12-04 12:00:00"),
+        ];
+        assert!(parse_refund(&node(&good)).is_ok_and(|r| r.fund_change));
+        let mut renamed = good;
+        renamed[0].0 = "tradeNo";
+        assert!(parse_refund(&node(&renamed)).is_err());
+        let mut bad_time = good;
+        bad_time[4].1 = "yesterday afternoon";
+        assert!(parse_refund(&node(&bad_time)).is_err());
+        let mut odd_flag = good;
+        odd_flag[2].1 = "YES";
+        assert!(parse_refund(&node(&odd_flag)).is_err());
+    }
 }

@@ -23,12 +23,16 @@ use super::resource::{RefundStatus, WechatTransaction, rfc3339};
 use super::sign::{MerchantSigner, RequestToSign, SignedHeaders, WechatKeySet, verify_signature};
 use crate::gateway::error::{BILL_BYTES_MAX, GatewayError, RESPONSE_BYTES_MAX, read_body_bounded};
 use crate::gateway::keys::ApiV3Key;
+use crate::gateway::refund::RefundAnswer;
 
 /// Length of the random request nonce, as the official SDKs use.
 pub const NONCE_LEN: usize = 32;
 pub const USER_AGENT: &str = concat!("water-billing/", env!("CARGO_PKG_VERSION"));
 const SYSTEM_ERROR: &str = "SYSTEM_ERROR";
 const ORDER_NOT_EXIST: &str = "ORDER_NOT_EXIST";
+/// The refund query's "no such refund" (B5.5 lists `ORDER_NOT_EXIST` for 404; the refund
+/// API answers `RESOURCE_NOT_EXISTS`), so either is accepted.
+const RESOURCE_NOT_EXISTS: &str = "RESOURCE_NOT_EXISTS";
 const NO_STATEMENT_EXIST: &str = "NO_STATEMENT_EXIST";
 const STATEMENT_CREATING: &str = "STATEMENT_CREATING";
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -209,7 +213,9 @@ impl WechatClient {
     }
 
     /// Refunds `refund_fen` of the order whose total was `total_fen`. Retry an unknown
-    /// outcome with the same `out_refund_no` and amounts.
+    /// outcome with the same `out_refund_no` and amounts. An error answer must be signed
+    /// like a success (else [`GatewayError::Unknown`]): an unsigned 4xx may come from
+    /// anything between us and WeChat and proves nothing about the refund.
     pub async fn refund(
         &self,
         out_trade_no: &str,
@@ -227,8 +233,10 @@ impl WechatClient {
             "amount": { "refund": refund_fen, "total": total_fen, "currency": "CNY" },
         });
         let path = "/v3/refund/domestic/refunds";
-        let answer = success_or_error(self.send("POST", path, &body.to_string(), now).await?)?;
-        parse_json(&answer.body)
+        let answer = self
+            .send_checked("POST", path, &body.to_string(), true, now)
+            .await?;
+        parse_json(&success_or_error(answer)?.body)
     }
 
     pub async fn refund_query(
@@ -242,6 +250,53 @@ impl WechatClient {
         );
         let answer = success_or_error(self.send("GET", &path, "", now).await?)?;
         parse_json(&answer.body)
+    }
+
+    /// [`Self::refund`], classified (B5.4, B5.5): only a signed business error is a refusal.
+    pub async fn request_refund(
+        &self,
+        out_trade_no: &str,
+        out_refund_no: &str,
+        refund_fen: i64,
+        total_fen: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> RefundAnswer {
+        match self
+            .refund(
+                out_trade_no,
+                out_refund_no,
+                refund_fen,
+                total_fen,
+                reason,
+                now,
+            )
+            .await
+        {
+            Ok(refund) => classify_refund(&refund, refund_fen),
+            Err(error) => RefundAnswer::from_request_error(error),
+        }
+    }
+
+    /// [`Self::refund_query`] about our refund of `refund_fen`, classified; a 404 is a
+    /// refund WeChat has no record of.
+    pub async fn query_refund(
+        &self,
+        out_refund_no: &str,
+        refund_fen: i64,
+        now: DateTime<Utc>,
+    ) -> RefundAnswer {
+        match self.refund_query(out_refund_no, now).await {
+            Ok(refund) => classify_refund(&refund, refund_fen),
+            Err(error)
+                if error
+                    .rejection_code()
+                    .is_some_and(|code| code == RESOURCE_NOT_EXISTS || code == ORDER_NOT_EXIST) =>
+            {
+                RefundAnswer::NotFound
+            }
+            Err(error) => RefundAnswer::from_query_error(error),
+        }
     }
 
     /// Applies for the `ALL` trade bill of `bill_date` (a Beijing calendar day).
@@ -341,6 +396,20 @@ impl WechatClient {
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<Answer, GatewayError> {
+        self.send_checked(method, path_and_query, body, false, now)
+            .await
+    }
+
+    /// [`Self::send`], and with `verify_errors` an error answer must verify too (an
+    /// unverified one is [`GatewayError::Unknown`]).
+    async fn send_checked(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+        verify_errors: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, GatewayError> {
         let url = format!("{}{path_and_query}", self.config.base_url);
         let response = self
             .request(method, &url, path_and_query, body, now)?
@@ -350,7 +419,7 @@ impl WechatClient {
         let status = response.status();
         let headers = response.headers().clone();
         let body = read_body_bounded(response, RESPONSE_BYTES_MAX).await?;
-        if status.is_success() {
+        if status.is_success() || (verify_errors && !status.is_server_error()) {
             self.verify(&headers, &body, now)?;
         }
         Ok(Answer { status, body })
@@ -469,6 +538,28 @@ fn error_from(status: reqwest::StatusCode, body: &[u8]) -> GatewayError {
     }
 }
 
+/// A verified refund answer: `SUCCESS` of our amount is paid, `PROCESSING` is not final,
+/// `CLOSED` and `ABNORMAL` need a person (B4.4, B5.4). (A body we could not parse never gets
+/// here: it is a protocol error, which a refund call classifies as unknown.)
+fn classify_refund(refund: &WechatRefundResponse, refund_fen: i64) -> RefundAnswer {
+    let gateway_refund_id = Some(refund.refund_id.clone());
+    if refund.amount.refund != refund_fen {
+        return RefundAnswer::NeedsAttention {
+            why: format!(
+                "WeChat refund {} is of {} fen, we asked for {refund_fen}",
+                refund.out_refund_no, refund.amount.refund
+            ),
+        };
+    }
+    match refund.status {
+        RefundStatus::Success => RefundAnswer::Paid { gateway_refund_id },
+        RefundStatus::Processing => RefundAnswer::Processing { gateway_refund_id },
+        status @ (RefundStatus::Closed | RefundStatus::Abnormal) => RefundAnswer::NeedsAttention {
+            why: format!("WeChat refund {} is {status:?}", refund.out_refund_no),
+        },
+    }
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
     serde_json::from_slice(body).map_err(|e| GatewayError::Protocol(format!("response JSON: {e}")))
 }
@@ -497,4 +588,43 @@ fn optional_time<'de, D: serde::Deserializer<'de>>(
         .map(|text| DateTime::parse_from_rfc3339(&text))
         .transpose()
         .map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod refund_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn answer(status: &str, refund_fen: i64) -> WechatRefundResponse {
+        serde_json::from_value(json!({
+            "refund_id": "503", "out_refund_no": "RF-1", "transaction_id": "42",
+            "out_trade_no": "WB1", "create_time": "2026-12-04T12:00:00+08:00",
+            "status": status,
+            "amount": { "total": 10000, "refund": refund_fen, "payer_total": 10000,
+                        "payer_refund": refund_fen },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn closed_abnormal_and_another_amount_need_a_person_and_only_success_is_paid() {
+        assert!(matches!(
+            classify_refund(&answer("SUCCESS", 6000), 6000),
+            RefundAnswer::Paid { .. }
+        ));
+        assert!(matches!(
+            classify_refund(&answer("PROCESSING", 6000), 6000),
+            RefundAnswer::Processing { .. }
+        ));
+        for status in ["CLOSED", "ABNORMAL"] {
+            assert!(matches!(
+                classify_refund(&answer(status, 6000), 6000),
+                RefundAnswer::NeedsAttention { .. }
+            ));
+        }
+        assert!(matches!(
+            classify_refund(&answer("SUCCESS", 5000), 6000),
+            RefundAnswer::NeedsAttention { .. }
+        ));
+    }
 }

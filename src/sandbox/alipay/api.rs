@@ -23,6 +23,7 @@ use crate::gateway::alipay::sign::{
 use crate::gateway::amount::{fen_to_yuan, yuan_to_fen};
 use crate::gateway::beijing::{BEIJING, beijing_date};
 use crate::sandbox::delivery::lock;
+use crate::sandbox::faults::RefundFaults;
 use crate::sandbox::ledger::{REFUNDS_PER_TRADE_MAX, SimRefund, SimTrade, SimTradeStatus};
 use crate::sandbox::server::{random_alnum, real_now};
 
@@ -74,9 +75,21 @@ fn missing(sub_code: &str, sub_msg: &str) -> Node {
     failure("40001", "Missing Required Arguments", sub_code, sub_msg)
 }
 
-/// The axum handler: the answer is always HTTP 200 with a signed JSON body, like Alipay.
+/// The axum handler: the answer is HTTP 200 with a signed JSON body, like Alipay, except
+/// where a refund fault says the gateway is down (503) or slow.
 pub(super) async fn gateway(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Response {
-    let (node_name, node) = inner.handle(uri.query().unwrap_or("").as_bytes(), &body);
+    let mut faults = RefundFaults::default();
+    let (node_name, node) = inner.handle(uri.query().unwrap_or("").as_bytes(), &body, &mut faults);
+    if faults.unavailable {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "service unavailable",
+        )
+            .into_response();
+    }
+    if faults.answer_delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(faults.answer_delay_ms)).await;
+    }
     let node_json = Value::Object(node).to_string();
     let sign = inner
         .keys
@@ -94,6 +107,18 @@ pub(super) async fn gateway(State(inner): State<Arc<Inner>>, uri: Uri, body: Byt
         .into_response()
 }
 
+/// A signed success a careless gateway release might send: `trade_no` and `fund_change`
+/// renamed, `gmt_refund_pay` not a time.
+fn garbled(mut node: Node) -> Node {
+    for (from, to) in [("trade_no", "tradeNo"), ("fund_change", "fundChange")] {
+        if let Some(value) = node.remove(from) {
+            node.insert(to.to_owned(), value);
+        }
+    }
+    node.insert("gmt_refund_pay".to_owned(), json!("yesterday afternoon"));
+    node
+}
+
 fn str_field<'a>(biz: &'a Value, field: &str) -> Option<&'a str> {
     biz.get(field)
         .and_then(Value::as_str)
@@ -105,8 +130,9 @@ fn beijing_text(at: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 impl Inner {
-    /// Returns the response node name and the node.
-    fn handle(&self, query: &[u8], body: &[u8]) -> (String, Node) {
+    /// Returns the response node name and the node; `faults` receives the refund faults
+    /// this call took (with `unavailable`, nothing was executed).
+    fn handle(&self, query: &[u8], body: &[u8], faults: &mut RefundFaults) -> (String, Node) {
         let error_node = || ERROR_RESPONSE_NODE.to_owned();
         let params = match merged_params(query, body) {
             Ok(params) => params,
@@ -140,11 +166,17 @@ impl Inner {
                 }
             },
         };
+        if method == METHOD_REFUND || method == METHOD_REFUND_QUERY {
+            *faults = self.deliverer.take_refund_faults(method == METHOD_REFUND);
+            if faults.unavailable {
+                return (node_name, Node::new());
+            }
+        }
         let node = match method.as_str() {
             METHOD_PRECREATE => self.precreate(&params, &biz),
             METHOD_QUERY => self.query(&biz),
             METHOD_CLOSE => self.close(&biz),
-            METHOD_REFUND => self.refund(&biz),
+            METHOD_REFUND => self.refund(&biz, faults),
             METHOD_REFUND_QUERY => self.refund_query(&biz),
             _ => self.bill_url(&biz),
         };
@@ -295,7 +327,7 @@ impl Inner {
         }
     }
 
-    fn refund(&self, biz: &Value) -> Node {
+    fn refund(&self, biz: &Value, faults: &RefundFaults) -> Node {
         let Some(out_trade_no) = str_field(biz, "out_trade_no") else {
             return missing("isv.missing-parameter", "缺少 out_trade_no");
         };
@@ -320,6 +352,12 @@ impl Inner {
             && let Some(notification) = self.refund_notification(&trade, request_no)
         {
             self.deliverer.dispatch(notification);
+        }
+        if faults.refused_but_paid {
+            return business("ACQ.REFUND_FEE_ERROR", "退款金额无效");
+        }
+        if faults.garbled {
+            return garbled(node);
         }
         node
     }

@@ -22,6 +22,7 @@ use crate::gateway::wechat::sign::{
     SIGNATURE_SCHEME, TIMESTAMP_SKEW_MAX_SECS, verification_message,
 };
 use crate::sandbox::delivery::lock;
+use crate::sandbox::faults::RefundFaults;
 use crate::sandbox::ledger::{REFUNDS_PER_TRADE_MAX, SimRefund, SimTrade, SimTradeStatus};
 use crate::sandbox::server::{random_alnum, random_digits, real_now};
 
@@ -73,17 +74,35 @@ pub(super) async fn v3(
     if method == Method::GET && segments == ["v3", "billdownload", "file"] {
         return inner.bill_file(query);
     }
+    let refund_call = match (method.as_str(), segments.as_slice()) {
+        ("POST", ["v3", "refund", "domestic", "refunds"]) => Some(true),
+        ("GET", ["v3", "refund", "domestic", "refunds", _]) => Some(false),
+        _ => None,
+    };
+    let faults = refund_call
+        .map(|request| inner.deliverer.take_refund_faults(request))
+        .unwrap_or_default();
+    if faults.unavailable {
+        return inner.signed(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SYSTEM_ERROR",
+            "系统繁忙，请稍后重试",
+        ));
+    }
     let answer = match (method.as_str(), segments.as_slice()) {
         ("POST", ["v3", "pay", "transactions", "native"]) => inner.native(&body),
         ("GET", ["v3", "pay", "transactions", "out-trade-no", no]) => inner.query(no, query),
         ("POST", ["v3", "pay", "transactions", "out-trade-no", no, "close"]) => {
             inner.close(no, &body)
         }
-        ("POST", ["v3", "refund", "domestic", "refunds"]) => inner.refund(&body),
+        ("POST", ["v3", "refund", "domestic", "refunds"]) => inner.refund(&body, &faults),
         ("GET", ["v3", "refund", "domestic", "refunds", no]) => inner.refund_query(no),
         ("GET", ["v3", "bill", "tradebill"]) => inner.trade_bill(query),
         _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", "模拟器不支持该接口"),
     };
+    if faults.answer_delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(faults.answer_delay_ms)).await;
+    }
     inner.signed(answer)
 }
 
@@ -332,7 +351,7 @@ impl Inner {
         }
     }
 
-    fn refund(&self, body: &[u8]) -> Answer {
+    fn refund(&self, body: &[u8], faults: &RefundFaults) -> Answer {
         #[derive(Deserialize)]
         struct Amount {
             refund: i64,
@@ -350,6 +369,14 @@ impl Inner {
         let Ok(request) = serde_json::from_slice::<RefundRequest>(body) else {
             return bad_request("PARAM_ERROR", "参数错误");
         };
+        if let Some(status) = &faults.status {
+            return self.odd_refund(
+                &request.out_trade_no,
+                &request.out_refund_no,
+                request.amount.refund,
+                status,
+            );
+        }
         let (answer, notify) = {
             let mut ledger = lock(&self.ledger);
             let Some(trade) = ledger.get_mut(&request.out_trade_no) else {
@@ -401,6 +428,57 @@ impl Inner {
                 self.deliverer.dispatch(notification);
             }
         }
+        if faults.refused_but_paid {
+            return bad_request("INVALID_REQUEST", "退款请求失败");
+        }
+        if faults.garbled {
+            let mut answer = answer;
+            if let Some(fields) = answer.as_object_mut()
+                && let Some(status) = fields.remove("status")
+            {
+                fields.insert("refund_status".to_owned(), status);
+            }
+            return ok(answer);
+        }
+        ok(answer)
+    }
+
+    /// A refund that ends `status` (`CLOSED`, `ABNORMAL`) without moving money; remembered
+    /// so the refund query answers the same.
+    fn odd_refund(
+        &self,
+        out_trade_no: &str,
+        out_refund_no: &str,
+        refund_fen: i64,
+        status: &str,
+    ) -> Answer {
+        let ledger = lock(&self.ledger);
+        let Some(trade) = ledger
+            .get(out_trade_no)
+            .filter(|t| t.status == SimTradeStatus::Paid)
+        else {
+            return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "订单不存在");
+        };
+        let now = self.clock.now();
+        let day = now.with_timezone(&BEIJING).format("%Y%m%d");
+        let answer = json!({
+            "refund_id": format!("503{day}{}", random_digits(18)),
+            "out_refund_no": out_refund_no,
+            "transaction_id": trade.gateway_trade_no,
+            "out_trade_no": trade.out_trade_no,
+            "channel": "ORIGINAL",
+            "user_received_account": "支付用户零钱",
+            "create_time": rfc3339(now),
+            "status": status,
+            "funds_account": "AVAILABLE",
+            "amount": {
+                "total": trade.amount_fen, "refund": refund_fen,
+                "payer_total": trade.amount_fen, "payer_refund": refund_fen,
+                "settlement_total": trade.amount_fen, "settlement_refund": refund_fen,
+                "discount_refund": 0, "currency": "CNY", "from": [],
+            },
+        });
+        lock(&self.odd_refunds).insert(out_refund_no.to_owned(), answer.clone());
         ok(answer)
     }
 
@@ -429,6 +507,9 @@ impl Inner {
     }
 
     fn refund_query(&self, out_refund_no: &str) -> Answer {
+        if let Some(answer) = lock(&self.odd_refunds).get(out_refund_no) {
+            return ok(answer.clone());
+        }
         let out_trade_no = lock(&self.refund_index).get(out_refund_no).cloned();
         let ledger = lock(&self.ledger);
         match out_trade_no.and_then(|no| ledger.get(&no)) {

@@ -93,6 +93,9 @@ struct Inner {
     ledger: Mutex<Ledger>,
     /// `out_refund_no` → `out_trade_no`.
     refund_index: Mutex<HashMap<String, String>>,
+    /// Refunds a fault ended `CLOSED` or `ABNORMAL` (no money moved), by `out_refund_no`:
+    /// the refund query answers them as they are.
+    odd_refunds: Mutex<HashMap<String, serde_json::Value>>,
     bills: Mutex<HashMap<String, IssuedBill>>,
 }
 
@@ -116,6 +119,7 @@ impl WechatSimulator {
             clock: SimClock::default(),
             base_url: base_url.clone(),
             refund_index: Mutex::new(HashMap::new()),
+            odd_refunds: Mutex::new(HashMap::new()),
             bills: Mutex::new(HashMap::new()),
         });
         let router = Router::new()
