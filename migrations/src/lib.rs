@@ -12,6 +12,7 @@ mod m20261129_000002_payments;
 mod m20261129_000003_reconciliation;
 mod m20261202_000004_statement_rows;
 mod m20261203_000005_compact_bills;
+mod m20261204_000006_prepayment_balance;
 mod m20261204_000007_refund_cashier;
 mod m20261204_000008_discrepancy_without_run;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_reconciliation::Migration),
             Box::new(m20261202_000004_statement_rows::Migration),
             Box::new(m20261203_000005_compact_bills::Migration),
+            Box::new(m20261204_000006_prepayment_balance::Migration),
             Box::new(m20261204_000007_refund_cashier::Migration),
             Box::new(m20261204_000008_discrepancy_without_run::Migration),
         ]

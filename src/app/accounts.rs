@@ -97,6 +97,7 @@ impl App {
             household_size: Set(to_i32(new.household_size)?),
             tariff_code: Set(tariff_code),
             status: Set(ACTIVE.to_owned()),
+            prepayment_fen: Set(0),
             ..Default::default()
         };
         row.insert(&self.db).await.map_err(|err| {

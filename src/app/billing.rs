@@ -1,25 +1,30 @@
 //! Bills: issuing one (idempotent per account and period), reading and listing them, and the
 //! batch engine the billing cycle shares with `IssueBill`.
 //!
-//! A batch reads everything its accounts need in a fixed number of queries, drafts each bill
-//! with the pure domain rules, and writes all rows with multi-row inserts in one transaction.
+//! A batch locks its accounts' rows, reads everything they need in a fixed number of queries
+//! inside that same transaction, drafts each bill with the pure domain rules, and writes all
+//! rows with multi-row inserts before it commits: a refund or payment on one of the accounts
+//! waits for the batch, so a prepayment cannot be applied to a bill and spent elsewhere.
 //! Billing state is append-only: a meter's position is its newest bill segment, an account's
-//! yearly volume is the sum of its bill usage rows, its prepayment is its journal. Unique keys
+//! yearly volume is the sum of its bill usage rows, its prepayment is its journal (mirrored on the account row). Unique keys
 //! (account+period, meter+segment sequence, journal entry key) make a concurrent duplicate fail
 //! instead of double-billing.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use super::accounts::find_account;
 use super::validate;
 use super::{App, AppError, AppResult};
 use crate::db::bill_lines::{self, StoredLine};
 use crate::db::entity::{account, bill, bill_segment, meter};
-use crate::db::queries;
 use crate::db::writes::{BillRows, MeterKey};
+use crate::db::{prepayment, queries};
 use crate::domain::billing::{
     AccountSnapshot, BillOutcome, BillRequest, MeterSnapshot, draft_bill,
 };
@@ -77,17 +82,15 @@ impl App {
             )));
         }
         let versions = queries::tariff_versions_by_code(&self.db).await?;
-        let (rows, outcomes) = prepare_batch(
-            &self.db,
-            std::slice::from_ref(&account),
-            period,
-            issued_on,
-            &versions,
-            &self.settings,
-        )
-        .await?;
+        // The account row is the lock: the balance and the meters are read under it, so a
+        // refund or payment on the account waits for this bill (and the reverse).
+        let txn = crate::db::begin_write(&self.db).await?;
+        let locked = prepayment::lock_accounts(&txn, &[account.id]).await?;
+        let (rows, outcomes) =
+            prepare_batch(&txn, &locked, period, issued_on, &versions, &self.settings).await?;
         match outcomes.into_iter().next() {
             Some((_, AccountOutcome::Skipped(reason) | AccountOutcome::Failed(reason))) => {
+                txn.rollback().await?;
                 // A concurrent request may have billed the period meanwhile, consuming the reading.
                 if let Some(view) = self.find_bill_for(&account, period).await? {
                     return Ok(view);
@@ -96,10 +99,14 @@ impl App {
                     "no bill for {account_no} in {period}: {reason}"
                 )));
             }
-            Some((_, AccountOutcome::Issued)) | None => {}
+            Some((_, AccountOutcome::Issued)) => {}
+            None => {
+                return Err(AppError::NotFound(format!(
+                    "account {account_no} does not exist"
+                )));
+            }
         }
-        let written = write_in_transaction(&self.db, rows).await;
-        match written {
+        match write_and_commit(txn, rows).await {
             Ok(()) => {}
             Err(err) if err.is_unique_violation() => {
                 if let Some(view) = self.find_bill_for(&account, period).await? {
@@ -256,11 +263,8 @@ pub fn bill_no(period: Period, account_no: &str) -> String {
     format!("B{:04}{:02}-{account_no}", period.year, period.month)
 }
 
-pub async fn write_in_transaction(
-    db: &sea_orm::DatabaseConnection,
-    rows: BillRows,
-) -> AppResult<()> {
-    let txn = crate::db::begin_write(db).await?;
+/// Inserts `rows` in `txn` and commits it; on error the transaction is rolled back (dropped).
+pub async fn write_and_commit(txn: DatabaseTransaction, rows: BillRows) -> AppResult<()> {
     rows.insert(&txn).await?;
     txn.commit().await?;
     Ok(())
@@ -275,7 +279,9 @@ struct MeterContext {
     last_actual_read_on: NaiveDate,
 }
 
-/// Reads what the accounts need and drafts their bills; nothing is written.
+/// Reads what the accounts need and drafts their bills; nothing is written. `accounts` must
+/// have been read by `db::prepayment::lock_accounts` in `db`, the transaction that will write
+/// the bills: their prepayment balance is taken from those rows.
 pub async fn prepare_batch(
     db: &impl ConnectionTrait,
     accounts: &[account::Model],
@@ -294,7 +300,6 @@ pub async fn prepare_batch(
     let readings = latest_readings(db, &contexts, period).await?;
     let history = queries::recent_actual_volumes(db, &account_ids, period).await?;
     let by_year = queries::billed_by_year(db, &account_ids, period.year - 1).await?;
-    let balances = queries::prepayment_balances(db, &account_ids).await?;
     let request = BillRequest {
         period,
         issued_on,
@@ -323,10 +328,7 @@ pub async fn prepare_batch(
                 .collect(),
             recent_actual_volumes: history.get(&account.id).cloned().unwrap_or_default(),
             billed_by_year: by_year.get(&account.id).cloned().unwrap_or_default(),
-            prepayment_balance: balances
-                .get(&account.id)
-                .copied()
-                .unwrap_or(crate::domain::money::Money::ZERO),
+            prepayment_balance: crate::domain::money::Money::from_fen(account.prepayment_fen),
         };
         let outcome = match draft_bill(&snapshot, &request) {
             Ok(BillOutcome::Issue(draft)) => {

@@ -3,30 +3,38 @@
 //! Resumable by construction: accounts already billed for the period are counted and left
 //! alone, so re-running a period issues only what is missing.
 //!
-//! Reading and writing overlap: while one batch's transaction commits on its own connection,
-//! the next batch is read and drafted (its accounts are disjoint, so it does not depend on the
-//! writes in flight). At most one write is in flight, so memory stays bounded by two batches,
-//! and progress is reported only for committed batches.
+//! Each batch is one transaction that locks its accounts' rows, reads what they need, drafts
+//! and writes their bills, so a bill is drafted only from data read under the lock that
+//! writes it (a concurrent refund cannot spend the prepayment the bill applies). On
+//! PostgreSQL two batches overlap: while one commits, the next (its accounts disjoint) locks,
+//! reads and drafts on another connection; on SQLite, which has one writer, batches run one
+//! after another. Progress is reported only for committed batches, in order.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::accounts::ACTIVE;
-use super::billing::{AccountOutcome, check_period, prepare_batch, write_in_transaction};
+use super::billing::{AccountOutcome, check_period, prepare_batch, write_and_commit};
 use super::validate;
 use super::{App, AppError, AppResult};
 use crate::db::entity::{account, bill};
-use crate::db::queries;
+use crate::db::{prepayment, queries};
 use crate::domain::calendar::Period;
 use crate::domain::tariff::TariffVersion;
 
 /// Progress messages buffered for a slow client before the cycle waits for it.
 const PROGRESS_BUFFER: usize = 16;
+/// Batch transactions open at once on PostgreSQL: one commits while the next reads and
+/// drafts under its own (disjoint) account locks. Memory stays bounded by two batches.
+const IN_FLIGHT_MAX_POSTGRES: usize = 2;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CycleProgress {
@@ -91,53 +99,97 @@ impl App {
             ..Default::default()
         };
         let versions = Arc::new(queries::tariff_versions_by_code(&self.db).await?);
+        // SQLite has one writer at a time: a second batch would only wait on the busy timeout.
+        let in_flight_max = match self.db.get_database_backend() {
+            DatabaseBackend::Postgres => IN_FLIGHT_MAX_POSTGRES,
+            _ => 1,
+        };
         let mut cursor = 0_i64;
-        let mut in_flight: Option<JoinHandle<AppResult<CycleProgress>>> = None;
+        let mut in_flight: VecDeque<JoinHandle<AppResult<CycleProgress>>> = VecDeque::new();
         loop {
-            let accounts = active
+            let ids: Vec<i64> = active
                 .clone()
+                .select_only()
+                .column(account::Column::Id)
                 .filter(account::Column::Id.gt(cursor))
                 .order_by_asc(account::Column::Id)
                 .limit(self.settings.cycle_batch_size as u64)
+                .into_tuple()
                 .all(&self.db)
                 .await?;
-            let Some(last) = accounts.last() else { break };
-            cursor = last.id;
-            let batch = self
-                .prepare_cycle_batch(accounts, period, issued_on, &versions)
-                .await?;
-            if let Some(write) = in_flight.take() {
+            let Some(&last) = ids.last() else { break };
+            cursor = last;
+            while in_flight.len() >= in_flight_max {
+                let Some(write) = in_flight.pop_front() else {
+                    break;
+                };
                 progress.add(&join_write(write).await?);
                 on_progress(progress);
             }
             let app = self.clone();
             let versions = Arc::clone(&versions);
-            in_flight = Some(tokio::spawn(async move {
-                app.commit_cycle_batch(batch, period, issued_on, &versions)
+            in_flight.push_back(tokio::spawn(async move {
+                app.bill_cycle_batch(ids, period, issued_on, &versions)
                     .await
             }));
         }
-        if let Some(write) = in_flight.take() {
+        while let Some(write) = in_flight.pop_front() {
             progress.add(&join_write(write).await?);
+            if !in_flight.is_empty() {
+                on_progress(progress);
+            }
         }
         progress.done = true;
         on_progress(progress);
         Ok(progress)
     }
 
-    /// Reads and drafts one batch; nothing is written.
-    async fn prepare_cycle_batch(
+    /// Bills one batch of account ids in one transaction and returns what it counted. If a
+    /// unique key refuses the batch (a writer that does not take the account lock billed one
+    /// of them meanwhile), the accounts are billed one by one instead.
+    async fn bill_cycle_batch(
         &self,
-        accounts: Vec<account::Model>,
+        ids: Vec<i64>,
         period: Period,
         issued_on: NaiveDate,
         versions: &HashMap<String, Vec<TariffVersion>>,
-    ) -> AppResult<CycleBatch> {
+    ) -> AppResult<CycleProgress> {
+        if let Some(counts) = self.bill_locked(&ids, period, issued_on, versions).await? {
+            return Ok(counts);
+        }
+        let mut counts = CycleProgress::default();
+        for id in ids {
+            match self.bill_locked(&[id], period, issued_on, versions).await? {
+                Some(one) => counts.add(&one),
+                None => {
+                    counts.processed += 1;
+                    counts.already_billed += 1;
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// One transaction: locks the accounts, reads and drafts under the lock, writes, commits.
+    /// `None` when a unique key refused the write (everything was rolled back).
+    async fn bill_locked(
+        &self,
+        ids: &[i64],
+        period: Period,
+        issued_on: NaiveDate,
+        versions: &HashMap<String, Vec<TariffVersion>>,
+    ) -> AppResult<Option<CycleProgress>> {
         let mut counts = CycleProgress {
-            processed: accounts.len() as u64,
+            processed: ids.len() as u64,
             ..Default::default()
         };
-        let (billed, later) = self.billed_accounts(&accounts, period).await?;
+        let txn = crate::db::begin_write(&self.db).await?;
+        let locked = prepayment::lock_accounts(&txn, ids).await?;
+        // Closed (or gone) since the page was read: not billed by this cycle.
+        let accounts: Vec<account::Model> =
+            locked.into_iter().filter(|a| a.status == ACTIVE).collect();
+        counts.skipped += (ids.len() - accounts.len()) as u64;
+        let (billed, later) = billed_accounts(&txn, &accounts, period).await?;
         counts.already_billed += billed.len() as u64;
         counts.skipped += later.len() as u64;
         let todo: Vec<account::Model> = accounts
@@ -145,106 +197,51 @@ impl App {
             .filter(|a| !billed.contains(&a.id) && !later.contains(&a.id))
             .collect();
         let (rows, outcomes) =
-            prepare_batch(&self.db, &todo, period, issued_on, versions, &self.settings).await?;
-        Ok(CycleBatch {
-            todo,
-            rows,
-            outcomes,
-            counts,
-        })
-    }
-
-    /// Writes one drafted batch in one transaction and returns what it counted.
-    async fn commit_cycle_batch(
-        &self,
-        batch: CycleBatch,
-        period: Period,
-        issued_on: NaiveDate,
-        versions: &HashMap<String, Vec<TariffVersion>>,
-    ) -> AppResult<CycleProgress> {
-        let mut counts = batch.counts;
-        match write_in_transaction(&self.db, batch.rows).await {
-            Ok(()) => tally(&mut counts, &batch.outcomes),
-            // Another writer billed some of these accounts meanwhile: go one by one.
-            Err(err) if err.is_unique_violation() => {
-                for account in batch.todo {
-                    self.bill_one(account, period, issued_on, versions, &mut counts)
-                        .await?;
-                }
-            }
+            prepare_batch(&txn, &todo, period, issued_on, versions, &self.settings).await?;
+        match write_and_commit(txn, rows).await {
+            Ok(()) => tally(&mut counts, &outcomes),
+            Err(err) if err.is_unique_violation() => return Ok(None),
             Err(err) => return Err(err),
         }
-        Ok(counts)
-    }
-
-    async fn bill_one(
-        &self,
-        account: account::Model,
-        period: Period,
-        issued_on: NaiveDate,
-        versions: &HashMap<String, Vec<TariffVersion>>,
-        progress: &mut CycleProgress,
-    ) -> AppResult<()> {
-        let accounts = std::slice::from_ref(&account);
-        let (rows, outcomes) = prepare_batch(
-            &self.db,
-            accounts,
-            period,
-            issued_on,
-            versions,
-            &self.settings,
-        )
-        .await?;
-        match write_in_transaction(&self.db, rows).await {
-            Ok(()) => tally(progress, &outcomes),
-            Err(err) if err.is_unique_violation() => progress.already_billed += 1,
-            Err(err) => return Err(err),
-        }
-        Ok(())
-    }
-
-    /// Accounts of the batch billed for this period already, and those billed for a later one.
-    async fn billed_accounts(
-        &self,
-        accounts: &[account::Model],
-        period: Period,
-    ) -> AppResult<(HashSet<i64>, HashSet<i64>)> {
-        let ids: Vec<i64> = accounts.iter().map(|a| a.id).collect();
-        let rows: Vec<(i64, String)> = bill::Entity::find()
-            .select_only()
-            .column(bill::Column::AccountId)
-            .column(bill::Column::Period)
-            .filter(queries::ids_in(bill::Column::AccountId, &ids))
-            .filter(bill::Column::Period.gte(period.to_string()))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let this = period.to_string();
-        let batch: HashSet<i64> = ids.into_iter().collect();
-        let (mut billed, mut later) = (HashSet::new(), HashSet::new());
-        // The query may read a range wider than the batch: only the batch's accounts count.
-        for (account_id, billed_period) in rows {
-            if !batch.contains(&account_id) {
-                continue;
-            }
-            if billed_period == this {
-                billed.insert(account_id);
-            } else {
-                later.insert(account_id);
-            }
-        }
-        later.retain(|id| !billed.contains(id));
-        Ok((billed, later))
+        Ok(Some(counts))
     }
 }
 
-/// One batch, read and drafted, waiting for its transaction.
-struct CycleBatch {
-    todo: Vec<account::Model>,
-    rows: crate::db::writes::BillRows,
-    outcomes: Vec<(String, AccountOutcome)>,
-    /// What the batch counted before writing (processed, already billed, skipped).
-    counts: CycleProgress,
+/// Accounts of the batch billed for this period already, and those billed for a later one.
+async fn billed_accounts(
+    db: &impl ConnectionTrait,
+    accounts: &[account::Model],
+    period: Period,
+) -> AppResult<(HashSet<i64>, HashSet<i64>)> {
+    let ids: Vec<i64> = accounts.iter().map(|a| a.id).collect();
+    if ids.is_empty() {
+        return Ok((HashSet::new(), HashSet::new()));
+    }
+    let rows: Vec<(i64, String)> = bill::Entity::find()
+        .select_only()
+        .column(bill::Column::AccountId)
+        .column(bill::Column::Period)
+        .filter(queries::ids_in(bill::Column::AccountId, &ids))
+        .filter(bill::Column::Period.gte(period.to_string()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let this = period.to_string();
+    let batch: HashSet<i64> = ids.into_iter().collect();
+    let (mut billed, mut later) = (HashSet::new(), HashSet::new());
+    // The query may read a range wider than the batch: only the batch's accounts count.
+    for (account_id, billed_period) in rows {
+        if !batch.contains(&account_id) {
+            continue;
+        }
+        if billed_period == this {
+            billed.insert(account_id);
+        } else {
+            later.insert(account_id);
+        }
+    }
+    later.retain(|id| !billed.contains(id));
+    Ok((billed, later))
 }
 
 impl CycleProgress {

@@ -19,28 +19,27 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::billing::{PAID, PARTIALLY_PAID, UNPAID};
 use super::notifications::{OwnedRaw, RawNotification, Verified, raw_row};
 use super::reversal::REVERSED;
 use super::settlement::{
-    CLOSED, PENDING, PaidEvidence, PaymentChannel, SUCCEEDED, allocation_row, entry_rows,
-    open_bill, pay_bill,
+    CLOSED, PENDING, PaidEvidence, PaymentChannel, SUCCEEDED, allocation_row, entry_rows, refused,
+    write_bill_balances,
 };
-use super::{App, AppError, AppResult};
-use crate::db::entity::{account, bill, journal_entry, journal_posting, payment};
+use super::{App, AppError, AppResult, BillingSettings};
+use crate::db::entity::{journal_entry, journal_posting, payment};
 use crate::db::entity::{notification, payment_allocation};
-use crate::db::queries;
 use crate::db::writes::insert_chunked;
-use crate::domain::allocation::{OpenBill, allocate};
-use crate::domain::journal::payment_received;
+use crate::db::{prepayment, queries};
+use crate::domain::bill_status::BillBalance;
 use crate::domain::money::Money;
+use crate::domain::posting::{self, AccountBooks, Terms};
 use crate::gateway::beijing::beijing_date;
 
 /// One order this batch posts.
-struct ToPost<'a> {
-    channel: PaymentChannel,
-    order: &'a payment::Model,
-    evidence: &'a PaidEvidence,
+pub(crate) struct ToPost<'a> {
+    pub(crate) channel: PaymentChannel,
+    pub(crate) order: &'a payment::Model,
+    pub(crate) evidence: &'a PaidEvidence,
 }
 
 /// The payments the jobs report, or `None` when one of them is not a plain payment.
@@ -88,7 +87,7 @@ pub(crate) async fn settle_group(
     }
     if !to_post.is_empty() {
         mark_succeeded(txn, &to_post).await?;
-        post_all(app, txn, &to_post).await?;
+        post_all(txn, &to_post, &app.settings).await?;
     }
     let raws: Vec<notification::ActiveModel> = jobs
         .iter()
@@ -170,86 +169,220 @@ async fn mark_succeeded(txn: &impl ConnectionTrait, to_post: &[ToPost<'_>]) -> A
     Ok(())
 }
 
-/// Locks the accounts, allocates every payment over its account's open bills (in batch
-/// order, so two payments of one account see each other), and writes the results.
-async fn post_all(app: &App, txn: &impl ConnectionTrait, to_post: &[ToPost<'_>]) -> AppResult<()> {
+/// Locks the accounts, applies the posting rule to every payment over its account's open
+/// bills (in batch order, so two payments of one account see each other), and writes the
+/// effects set-wise: the same rule and the same rows as `settlement::post_to_account`.
+pub(crate) async fn post_all(
+    txn: &impl ConnectionTrait,
+    to_post: &[ToPost<'_>],
+    settings: &BillingSettings,
+) -> AppResult<()> {
     let mut account_ids: Vec<i64> = to_post.iter().map(|item| item.order.account_id).collect();
     account_ids.sort_unstable();
     account_ids.dedup();
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        account::Entity::find()
-            .select_only()
-            .column(account::Column::Id)
-            .filter(account::Column::Id.is_in(account_ids.clone()))
-            .order_by_asc(account::Column::Id)
-            .lock_exclusive()
-            .into_tuple::<i64>()
-            .all(txn)
-            .await?;
-    }
-    let waivers = queries::late_fee_waivers(txn).await?;
-    let mut bills: HashMap<i64, Vec<bill::Model>> = HashMap::new();
-    for row in bill::Entity::find()
-        .filter(bill::Column::AccountId.is_in(account_ids))
-        .filter(bill::Column::Status.is_in([UNPAID, PARTIALLY_PAID]))
-        .order_by_asc(bill::Column::DueOn)
-        .all(txn)
+    let mut books: HashMap<i64, AccountBooks> = prepayment::lock_accounts(txn, &account_ids)
         .await?
-    {
-        bills.entry(row.account_id).or_default().push(row);
+        .into_iter()
+        .map(|a| {
+            let books = AccountBooks {
+                bills: Vec::new(),
+                prepayment: Money::from_fen(a.prepayment_fen),
+            };
+            (a.id, books)
+        })
+        .collect();
+    let waivers = queries::late_fee_waivers(txn).await?;
+    let rows = queries::open_bills(txn, &account_ids).await?;
+    for row in &rows {
+        if let Some(account) = books.get_mut(&row.account_id) {
+            account.bills.push(queries::booked_bill(row)?);
+        }
     }
-    let mut touched: BTreeMap<String, bill::Model> = BTreeMap::new();
+    let mut touched: BTreeMap<String, BillBalance> = BTreeMap::new();
     let mut allocations: Vec<payment_allocation::ActiveModel> = Vec::new();
     let mut heads: Vec<journal_entry::ActiveModel> = Vec::with_capacity(to_post.len());
     let mut postings: Vec<journal_posting::ActiveModel> = Vec::new();
+    let mut prepayment_deltas: BTreeMap<i64, i64> = BTreeMap::new();
     for item in to_post {
         let order = item.order;
         let business_date = beijing_date(item.evidence.paid_at);
-        let account_bills = bills.entry(order.account_id).or_default();
-        let open: Vec<OpenBill> = account_bills
-            .iter()
-            .filter(|b| b.status != PAID)
-            .map(|b| open_bill(b, business_date, &waivers, &app.settings))
-            .collect();
-        let allocation = allocate(Money::from_fen(order.amount_fen), &open);
-        for part in &allocation.bills {
-            if let Some(b) = account_bills.iter_mut().find(|b| b.bill_no == part.bill_no) {
-                pay_bill(b, part);
-                touched.insert(b.bill_no.clone(), b.clone());
-            }
-            allocations.push(allocation_row(order.id, part));
-        }
-        let entry = payment_received(item.channel.ledger(), &allocation);
-        let key = format!("{}:{}", entry.kind, order.out_trade_no);
-        let (head, rows) = entry_rows(&key, &entry, Some(order.account_id), business_date)?;
+        let account = books.get_mut(&order.account_id).ok_or_else(|| {
+            queries::corrupt(
+                "payment",
+                format!("account id {} missing", order.account_id),
+            )
+        })?;
+        let terms = Terms {
+            on: business_date,
+            waivers: &waivers,
+            late_fee: &settings.late_fee,
+        };
+        let amount = Money::from_fen(order.amount_fen);
+        let effect =
+            posting::receive(account, amount, item.channel.ledger(), &terms).map_err(refused)?;
+        account.apply(&effect);
+        touched.extend(effect.bills.iter().cloned());
+        allocations.extend(
+            effect
+                .allocation
+                .bills
+                .iter()
+                .map(|part| allocation_row(order.id, part)),
+        );
+        *prepayment_deltas.entry(order.account_id).or_default() +=
+            prepayment::prepayment_delta_fen(&effect.entry);
+        let key = format!("{}:{}", effect.entry.kind, order.out_trade_no);
+        let (head, rows) = entry_rows(&key, &effect.entry, Some(order.account_id), business_date)?;
         heads.push(head);
         postings.extend(rows);
     }
-    update_bills(txn, touched.into_values()).await?;
+    let touched: Vec<(String, BillBalance)> = touched.into_iter().collect();
+    write_bill_balances(txn, &rows, &touched).await?;
     insert_chunked::<payment_allocation::Entity, _>(txn, allocations).await?;
     insert_chunked::<journal_entry::Entity, _>(txn, heads).await?;
     insert_chunked::<journal_posting::Entity, _>(txn, postings).await?;
-    Ok(())
+    prepayment::adjust_prepayments(txn, &prepayment_deltas).await
 }
 
-async fn update_bills(
-    txn: &impl ConnectionTrait,
-    paid: impl Iterator<Item = bill::Model>,
-) -> AppResult<()> {
-    for b in paid {
-        bill::Entity::update_many()
-            .col_expr(
-                bill::Column::PrincipalPaidFen,
-                Expr::value(b.principal_paid_fen),
-            )
-            .col_expr(
-                bill::Column::LateFeePaidFen,
-                Expr::value(b.late_fee_paid_fen),
-            )
-            .col_expr(bill::Column::Status, Expr::value(b.status))
-            .filter(bill::Column::Id.eq(b.id))
-            .exec(txn)
-            .await?;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    //! The group path and the single path on the same batch: same accounts, same bills, same
+    //! payments, two databases; the rows they leave must be the same.
+
+    use chrono::{TimeZone, Utc};
+    use sea_orm::{DatabaseConnection, Statement};
+
+    use super::*;
+    use crate::app::settlement::post_to_account;
+    use crate::config::DatabaseConfig;
+
+    const SEED: &str = "
+        INSERT INTO accounts (account_no, holder_name, address, customer_class, household_size, tariff_code, status, prepayment_fen) VALUES
+          ('A-1', 'Li', 'Road 1', 'RESIDENTIAL', 3, 'T', 'ACTIVE', 0),
+          ('A-2', 'Wang', 'Road 2', 'RESIDENTIAL', 3, 'T', 'ACTIVE', 0),
+          ('A-3', 'Zhao', 'Road 3', 'RESIDENTIAL', 3, 'T', 'ACTIVE', 0);
+        INSERT INTO bills (bill_no, account_id, period, estimated, volume_m3, period_from, period_to, total_fen, principal_paid_fen, late_fee_paid_fen, prepayment_applied_fen, status, issued_on, due_on, lines) VALUES
+          ('B1-A-1', 1, '2025-01', false, 10, '2025-01-01', '2025-01-31', 3550, 1000, 0, 1000, 'PARTIALLY_PAID', '2025-02-01', '2025-02-15', '[]'),
+          ('B2-A-1', 1, '2025-02', false, 10, '2025-02-01', '2025-02-28', 3550, 0, 0, 0, 'UNPAID', '2025-03-01', '2025-03-15', '[]'),
+          ('B1-A-2', 2, '2025-02', false, 20, '2025-02-01', '2025-02-28', 7100, 0, 0, 0, 'UNPAID', '2025-03-01', '2025-03-15', '[]');";
+
+    async fn seeded() -> (DatabaseConnection, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::db::connect(&DatabaseConfig::new(url)).await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        db.execute_unprepared(SEED).await.unwrap();
+        (db, dir)
     }
-    Ok(())
+
+    /// Two payments of A-1 (the second sees the first), one of A-2, one of A-3 (no bills).
+    fn orders() -> Vec<(payment::Model, PaidEvidence)> {
+        let paid_at = Utc.with_ymd_and_hms(2025, 3, 20, 2, 0, 0).unwrap();
+        [(1, 1, 3000), (2, 1, 5000), (3, 2, 7100), (4, 3, 1234)]
+            .into_iter()
+            .map(|(id, account_id, amount_fen)| {
+                let out_trade_no = format!("WB-{id}");
+                let order = payment::Model {
+                    id,
+                    out_trade_no: out_trade_no.clone(),
+                    account_id,
+                    channel: "ALIPAY".into(),
+                    amount_fen,
+                    status: PENDING.into(),
+                    idempotency_key: None,
+                    qr_code: None,
+                    created_at: paid_at,
+                    expires_at: None,
+                    last_queried_at: None,
+                    gateway_trade_no: None,
+                    paid_at: None,
+                    business_date: None,
+                    refunded_fen: 0,
+                    cashier_id: None,
+                    receipt_no: None,
+                    settled_by: None,
+                };
+                let evidence = PaidEvidence {
+                    out_trade_no,
+                    gateway_trade_no: format!("G-{id}"),
+                    amount_fen,
+                    paid_at,
+                    source: "NOTIFY",
+                };
+                (order, evidence)
+            })
+            .collect()
+    }
+
+    async fn rows(db: &DatabaseConnection) -> Vec<String> {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT bill_no || ':' || CAST(principal_paid_fen AS TEXT) || ':' || CAST(late_fee_paid_fen AS TEXT) || ':' || status AS r FROM bills ORDER BY bill_no",
+            "SELECT CAST(payment_id AS TEXT) || ':' || bill_no || ':' || CAST(late_fee_fen AS TEXT) || ':' || CAST(principal_fen AS TEXT) AS r FROM payment_allocations ORDER BY payment_id, bill_no",
+            "SELECT entry_key || ':' || kind || ':' || CAST(account_id AS TEXT) || ':' || CAST(posted_on AS TEXT) AS r FROM journal_entries ORDER BY entry_key",
+            "SELECT entry_key || ':' || ledger || ':' || CAST(account_id AS TEXT) || ':' || CAST(debit_fen AS TEXT) || ':' || CAST(credit_fen AS TEXT) AS r FROM journal_postings ORDER BY entry_key, ledger",
+            "SELECT account_no || ':' || CAST(prepayment_fen AS TEXT) AS r FROM accounts ORDER BY id",
+        ] {
+            for row in db
+                .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .unwrap()
+            {
+                out.push(row.try_get::<String>("", "r").unwrap());
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn the_group_path_and_the_single_path_leave_the_same_rows() {
+        let settings = BillingSettings::default();
+        let orders = orders();
+        let (single, _a) = seeded().await;
+        let txn = crate::db::begin_write(&single).await.unwrap();
+        for (order, evidence) in &orders {
+            post_to_account(
+                &txn,
+                order.account_id,
+                order.id,
+                &order.out_trade_no,
+                Money::from_fen(order.amount_fen),
+                PaymentChannel::Alipay,
+                beijing_date(evidence.paid_at),
+                &settings,
+            )
+            .await
+            .unwrap();
+        }
+        txn.commit().await.unwrap();
+
+        let (group, _b) = seeded().await;
+        let to_post: Vec<ToPost<'_>> = orders
+            .iter()
+            .map(|(order, evidence)| ToPost {
+                channel: PaymentChannel::Alipay,
+                order,
+                evidence,
+            })
+            .collect();
+        let txn = crate::db::begin_write(&group).await.unwrap();
+        post_all(&txn, &to_post, &settings).await.unwrap();
+        txn.commit().await.unwrap();
+
+        let (single, group) = (rows(&single).await, rows(&group).await);
+        assert_eq!(single, group);
+        // The batch did something worth comparing: late fees, a second payment of one
+        // account seeing the first, prepayment left over.
+        assert!(
+            single.contains(&"B1-A-1:3550:244:PAID".to_owned()),
+            "{single:#?}"
+        );
+        assert!(
+            single.contains(&"B2-A-1:3550:42:PAID".to_owned()),
+            "{single:#?}"
+        );
+        assert!(single.contains(&"A-1:1614".to_owned()), "{single:#?}");
+        assert!(single.contains(&"A-3:1234".to_owned()), "{single:#?}");
+    }
 }

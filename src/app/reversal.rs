@@ -9,16 +9,16 @@
 //! is refused and finance handles the account by hand.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::billing::{PAID, PARTIALLY_PAID, UNPAID};
-use super::settlement::{PaymentChannel, SUCCEEDED, lock_account, write_entry};
+use super::settlement::{PaymentChannel, SUCCEEDED, refused, write_bill_balances, write_entry};
 use super::{AppError, AppResult};
 use crate::db::entity::{bill, payment, payment_allocation};
-use crate::db::queries;
+use crate::db::{prepayment, queries};
 use crate::domain::allocation::{Allocation, BillAllocation};
-use crate::domain::journal::{PAYMENT_REVERSED, payment_received, reversal};
+use crate::domain::journal::PAYMENT_REVERSED;
 use crate::domain::money::Money;
+use crate::domain::posting::{self, AccountBooks, PostingRefusal};
 
 pub const REVERSED: &str = "REVERSED";
 
@@ -53,33 +53,6 @@ async fn allocation_of(
     })
 }
 
-/// Takes each bill's share back. The allocation rows stay as the record of how the payment
-/// was shared; the payment's REVERSED status says they no longer hold.
-async fn unpay_bills(txn: &impl ConnectionTrait, allocation: &Allocation) -> AppResult<()> {
-    for part in &allocation.bills {
-        let Some(row) = bill::Entity::find()
-            .filter(bill::Column::BillNo.eq(&part.bill_no))
-            .one(txn)
-            .await?
-        else {
-            continue;
-        };
-        let principal_paid = row.principal_paid_fen - part.principal.to_fen();
-        let fee_paid = row.late_fee_paid_fen - part.late_fee.to_fen();
-        let status = match principal_paid {
-            p if p >= row.total_fen => PAID,
-            p if p > 0 || fee_paid > 0 => PARTIALLY_PAID,
-            _ => UNPAID,
-        };
-        let mut update: bill::ActiveModel = row.into();
-        update.principal_paid_fen = Set(principal_paid);
-        update.late_fee_paid_fen = Set(fee_paid);
-        update.status = Set(status.to_owned());
-        update.update(txn).await?;
-    }
-    Ok(())
-}
-
 /// Reverses `out_trade_no` inside the caller's transaction, posted on `posted_on`.
 pub async fn reverse_payment(
     txn: &impl ConnectionTrait,
@@ -91,7 +64,7 @@ pub async fn reverse_payment(
         .one(txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("order {out_trade_no} not found")))?;
-    lock_account(txn, order.account_id).await?;
+    let account = prepayment::lock_account(txn, order.account_id).await?;
     let moved = payment::Entity::update_many()
         .col_expr(payment::Column::Status, Expr::value(REVERSED))
         .filter(payment::Column::Id.eq(order.id))
@@ -106,28 +79,38 @@ pub async fn reverse_payment(
         )));
     }
     let allocation = allocation_of(txn, &order).await?;
-    let balance = queries::prepayment_balances(txn, &[order.account_id])
-        .await?
-        .get(&order.account_id)
-        .copied()
-        .unwrap_or(Money::ZERO);
-    if balance < allocation.to_prepayment {
-        return Err(AppError::FailedPrecondition(format!(
-            "{} of order {out_trade_no} went to prepayment but the account holds only {balance}; \
-             the customer already used it, so the reversal needs a manual adjustment",
-            allocation.to_prepayment
-        )));
-    }
-    unpay_bills(txn, &allocation).await?;
+    let bill_nos: Vec<&str> = allocation
+        .bills
+        .iter()
+        .map(|b| b.bill_no.as_str())
+        .collect();
+    let rows = bill::Entity::find()
+        .filter(bill::Column::BillNo.is_in(bill_nos))
+        .all(txn)
+        .await?;
+    let books = AccountBooks {
+        bills: rows
+            .iter()
+            .map(queries::booked_bill)
+            .collect::<AppResult<_>>()?,
+        prepayment: Money::from_fen(account.prepayment_fen),
+    };
     let channel = PaymentChannel::parse(&order.channel)?;
-    let entry = reversal(
-        PAYMENT_REVERSED,
-        &payment_received(channel.ledger(), &allocation),
-    );
+    let effect = match posting::take_back(&books, &allocation, channel.ledger()) {
+        Ok(effect) => effect,
+        Err(PostingRefusal::PrepaymentShort { held, needed }) => {
+            return Err(AppError::FailedPrecondition(format!(
+                "{needed} of order {out_trade_no} went to prepayment but the account holds only {held}; \
+                 the customer already used it, so the reversal needs a manual adjustment"
+            )));
+        }
+        Err(other) => return Err(refused(other)),
+    };
+    write_bill_balances(txn, &rows, &effect.bills).await?;
     write_entry(
         txn,
         &format!("{PAYMENT_REVERSED}:{out_trade_no}"),
-        &entry,
+        &effect.entry,
         Some(order.account_id),
         posted_on,
     )

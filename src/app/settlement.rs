@@ -6,21 +6,19 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QueryOrder, Set, Statement,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use super::billing::{PAID, PARTIALLY_PAID, UNPAID};
 use super::{AppError, AppResult, BillingSettings};
 use crate::db::entity::{
     bill, journal_entry, journal_posting, payment, payment_allocation, suspense_item,
 };
-use crate::db::queries;
-use crate::domain::allocation::{Allocation, BillAllocation, OpenBill, allocate};
-use crate::domain::journal::{JournalEntry, Ledger, Posting, payment_received};
-use crate::domain::late_fee::late_fee;
+use crate::db::writes::insert_chunked;
+use crate::db::{prepayment, queries};
+use crate::domain::allocation::{Allocation, BillAllocation};
+use crate::domain::bill_status::BillBalance;
+use crate::domain::journal::{JournalEntry, Ledger, Posting};
 use crate::domain::money::Money;
+use crate::domain::posting::{self, AccountBooks, PostingRefusal, Terms};
 use crate::gateway::beijing::beijing_date;
 
 pub const PENDING: &str = "PENDING";
@@ -171,8 +169,10 @@ pub async fn settle(
 }
 
 /// Allocates `amount` over the account's open bills (oldest first, late fee before principal,
-/// the rest to prepayment), updates the bills and journals it. The caller's transaction must
-/// already own the payment row.
+/// the rest to prepayment: `domain::posting::receive`), then writes that effect: the bills'
+/// paid amounts and states, the allocation rows, the journal entry and the prepayment. The
+/// caller's transaction must already own the payment row; the account row is locked here,
+/// before its bills and balance are read.
 #[allow(clippy::too_many_arguments)]
 pub async fn post_to_account(
     txn: &impl ConnectionTrait,
@@ -184,79 +184,72 @@ pub async fn post_to_account(
     business_date: NaiveDate,
     settings: &BillingSettings,
 ) -> AppResult<Allocation> {
-    lock_account(txn, account_id).await?;
+    let account = prepayment::lock_account(txn, account_id).await?;
     let waivers = queries::late_fee_waivers(txn).await?;
-    let open_bills = bill::Entity::find()
-        .filter(bill::Column::AccountId.eq(account_id))
-        .filter(bill::Column::Status.is_in([UNPAID, PARTIALLY_PAID]))
-        .order_by_asc(bill::Column::DueOn)
-        .all(txn)
-        .await?;
-    let open: Vec<OpenBill> = open_bills
+    let rows = queries::open_bills(txn, &[account_id]).await?;
+    let books = AccountBooks {
+        bills: rows
+            .iter()
+            .map(queries::booked_bill)
+            .collect::<AppResult<_>>()?,
+        prepayment: Money::from_fen(account.prepayment_fen),
+    };
+    let terms = Terms {
+        on: business_date,
+        waivers: &waivers,
+        late_fee: &settings.late_fee,
+    };
+    let effect = posting::receive(&books, amount, channel.ledger(), &terms).map_err(refused)?;
+    write_bill_balances(txn, &rows, &effect.bills).await?;
+    let allocations: Vec<payment_allocation::ActiveModel> = effect
+        .allocation
+        .bills
         .iter()
-        .map(|b| open_bill(b, business_date, &waivers, settings))
+        .map(|part| allocation_row(payment_id, part))
         .collect();
-    let allocation = allocate(amount, &open);
-    for part in &allocation.bills {
-        let Some(row) = open_bills.iter().find(|b| b.bill_no == part.bill_no) else {
-            continue;
-        };
-        let mut paid = row.clone();
-        pay_bill(&mut paid, part);
-        let mut update: bill::ActiveModel = row.clone().into();
-        update.principal_paid_fen = Set(paid.principal_paid_fen);
-        update.late_fee_paid_fen = Set(paid.late_fee_paid_fen);
-        update.status = Set(paid.status);
-        update.update(txn).await?;
-        payment_allocation::Entity::insert(allocation_row(payment_id, part))
-            .exec_without_returning(txn)
-            .await?;
-    }
-    let entry = payment_received(channel.ledger(), &allocation);
+    insert_chunked::<payment_allocation::Entity, _>(txn, allocations).await?;
     write_entry(
         txn,
-        &format!("{}:{out_trade_no}", entry.kind),
-        &entry,
+        &format!("{}:{out_trade_no}", effect.entry.kind),
+        &effect.entry,
         Some(account_id),
         business_date,
     )
     .await?;
-    Ok(allocation)
+    Ok(effect.allocation)
 }
 
-/// What an open bill owes on `on`: its principal and its late fee so far, net of what was
-/// paid of each.
-pub(crate) fn open_bill(
-    b: &bill::Model,
-    on: NaiveDate,
-    waivers: &[crate::domain::calendar::DateRange],
-    settings: &BillingSettings,
-) -> OpenBill {
-    let principal_due = Money::from_fen(b.total_fen - b.principal_paid_fen);
-    let fee = late_fee(principal_due, b.due_on, on, waivers, &settings.late_fee);
-    let fee_due = fee - Money::from_fen(b.late_fee_paid_fen);
-    OpenBill {
-        bill_no: b.bill_no.clone(),
-        due_on: b.due_on,
-        late_fee_due: if fee_due.is_positive() {
-            fee_due
-        } else {
-            Money::ZERO
-        },
-        principal_due,
-    }
+/// A refusal of the posting rule: nothing was written (the caller's transaction rolls back).
+pub(crate) fn refused(refusal: PostingRefusal) -> AppError {
+    AppError::FailedPrecondition(refusal.to_string())
 }
 
-/// Applies one bill's share of a payment to the bill's paid amounts and status.
-pub(crate) fn pay_bill(b: &mut bill::Model, part: &BillAllocation) {
-    b.principal_paid_fen += part.principal.to_fen();
-    b.late_fee_paid_fen += part.late_fee.to_fen();
-    b.status = if b.principal_paid_fen >= b.total_fen {
-        PAID
-    } else {
-        PARTIALLY_PAID
+/// Stores the new paid amounts and states of the bills an effect touched (`rows` holds them).
+pub(crate) async fn write_bill_balances(
+    txn: &impl ConnectionTrait,
+    rows: &[bill::Model],
+    changed: &[(String, BillBalance)],
+) -> AppResult<()> {
+    for (bill_no, after) in changed {
+        let row = rows
+            .iter()
+            .find(|b| &b.bill_no == bill_no)
+            .ok_or_else(|| queries::corrupt("posting", format!("bill {bill_no} not loaded")))?;
+        bill::Entity::update_many()
+            .col_expr(
+                bill::Column::PrincipalPaidFen,
+                Expr::value(after.principal_paid.to_fen()),
+            )
+            .col_expr(
+                bill::Column::LateFeePaidFen,
+                Expr::value(after.late_fee_paid.to_fen()),
+            )
+            .col_expr(bill::Column::Status, Expr::value(after.status.as_str()))
+            .filter(bill::Column::Id.eq(row.id))
+            .exec(txn)
+            .await?;
     }
-    .to_owned();
+    Ok(())
 }
 
 pub(crate) fn allocation_row(
@@ -272,21 +265,14 @@ pub(crate) fn allocation_row(
     }
 }
 
-/// Serialises writers on one account. PostgreSQL takes a row lock; SQLite has one writer at
-/// a time already, and the payment row update before this made this transaction that writer.
+/// Serialises writers on one account: the account row is the lock on its bills and
+/// prepayment (`db::prepayment`). Take it before reading either.
 pub async fn lock_account(txn: &impl ConnectionTrait, account_id: i64) -> AppResult<()> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        txn.query_one_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
-            [account_id.into()],
-        ))
-        .await?;
-    }
-    Ok(())
+    prepayment::lock_account(txn, account_id).await.map(drop)
 }
 
-/// Appends a balanced journal entry under a unique key.
+/// Appends a balanced journal entry under a unique key, and moves the account's prepayment
+/// balance by what the entry does to the PREPAYMENT ledger.
 pub async fn write_entry(
     txn: &impl ConnectionTrait,
     key: &str,
@@ -301,7 +287,16 @@ pub async fn write_entry(
     journal_posting::Entity::insert_many(postings)
         .exec_without_returning(txn)
         .await?;
-    Ok(())
+    match (prepayment::prepayment_delta_fen(entry), account_id) {
+        (0, _) => Ok(()),
+        (delta_fen, Some(account_id)) => {
+            prepayment::adjust_prepayment(txn, account_id, delta_fen).await
+        }
+        (_, None) => Err(queries::corrupt(
+            "journal entry",
+            format!("{key} moves prepayment but names no account"),
+        )),
+    }
 }
 
 type EntryRows = (

@@ -7,6 +7,7 @@
 pub mod bill_lines;
 pub mod entity;
 mod nodelay;
+pub mod prepayment;
 pub mod queries;
 pub mod writes;
 

@@ -16,9 +16,11 @@ use super::entity::{
     bill, bill_segment, bill_usage, closure, journal_posting, reading, tariff_version,
 };
 use crate::app::{AppError, AppResult};
+use crate::domain::bill_status::{BillBalance, BillStatus};
 use crate::domain::calendar::DateRange;
 use crate::domain::journal::Ledger;
 use crate::domain::money::{Money, UnitPrice};
+use crate::domain::posting::BookedBill;
 use crate::domain::tariff::{CustomerClass, PriceChange, TariffVersion, decode_tiers};
 
 /// How sparse a batch's ids may be for [`ids_in`] to read them as one range: at most this
@@ -49,6 +51,36 @@ fn dense_range(ids: &[i64]) -> Option<(i64, i64)> {
 /// A stored row that no longer parses is a bug or a tampered database, never caller input.
 pub fn corrupt(what: &str, detail: impl std::fmt::Display) -> AppError {
     AppError::Database(DbErr::Custom(format!("corrupt {what}: {detail}")))
+}
+
+/// A bill row as the posting rule sees it; a status that is none of the four is corrupt.
+pub fn booked_bill(row: &bill::Model) -> AppResult<BookedBill> {
+    let status = BillStatus::parse(&row.status).map_err(|e| corrupt("bill", e))?;
+    Ok(BookedBill {
+        bill_no: row.bill_no.clone(),
+        due_on: row.due_on,
+        balance: BillBalance {
+            total: Money::from_fen(row.total_fen),
+            principal_paid: Money::from_fen(row.principal_paid_fen),
+            late_fee_paid: Money::from_fen(row.late_fee_paid_fen),
+            status,
+        },
+    })
+}
+
+/// The open (UNPAID or PARTIALLY_PAID) bills of the accounts, oldest due first.
+pub async fn open_bills(
+    db: &impl ConnectionTrait,
+    account_ids: &[i64],
+) -> AppResult<Vec<bill::Model>> {
+    let open: Vec<&str> = BillStatus::OPEN.iter().map(|s| s.as_str()).collect();
+    Ok(bill::Entity::find()
+        .filter(bill::Column::AccountId.is_in(account_ids.iter().copied()))
+        .filter(bill::Column::Status.is_in(open))
+        .order_by_asc(bill::Column::DueOn)
+        .order_by_asc(bill::Column::Id)
+        .all(db)
+        .await?)
 }
 
 pub fn tariff_from_row(row: tariff_version::Model) -> AppResult<TariffVersion> {

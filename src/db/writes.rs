@@ -13,8 +13,9 @@ use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, Set};
 
 use super::entity::{account, bill, bill_segment, bill_usage, journal_entry, journal_posting};
-use crate::app::billing::{PAID, PARTIALLY_PAID, UNPAID, bill_no};
+use crate::app::billing::bill_no;
 use crate::app::{AppError, AppResult};
+use crate::domain::bill_status::BillBalance;
 use crate::domain::billing::DraftBill;
 use crate::domain::calendar::Period;
 use crate::domain::journal::{JournalEntry, bill_issued, prepayment_applied};
@@ -43,6 +44,8 @@ pub struct BillRows {
     usage: Vec<bill_usage::ActiveModel>,
     entries: Vec<journal_entry::ActiveModel>,
     postings: Vec<journal_posting::ActiveModel>,
+    /// Prepayment each account applies to its new bill (account id -> fen taken, negative).
+    prepayment: BTreeMap<i64, i64>,
     /// Per issue date: the bills issued and all their lines, journalled as one entry.
     issued: BTreeMap<NaiveDate, IssuedBills>,
 }
@@ -79,13 +82,9 @@ impl BillRows {
         let number = bill_no(period, &account.account_no);
         let total_fen = draft.total.to_fen();
         let applied_fen = draft.prepayment_applied.to_fen();
-        let status = if applied_fen >= total_fen {
-            PAID
-        } else if applied_fen > 0 {
-            PARTIALLY_PAID
-        } else {
-            UNPAID
-        };
+        let status = BillBalance::issued(draft.total, draft.prepayment_applied)
+            .map_err(|e| AppError::FailedPrecondition(format!("bill {number}: {e}")))?
+            .status;
         self.bills.push(bill::ActiveModel {
             bill_no: Set(number.clone()),
             account_id: Set(account.id),
@@ -98,7 +97,7 @@ impl BillRows {
             principal_paid_fen: Set(applied_fen),
             late_fee_paid_fen: Set(0),
             prepayment_applied_fen: Set(applied_fen),
-            status: Set(status.to_owned()),
+            status: Set(status.as_str().to_owned()),
             issued_on: Set(draft.issued_on),
             due_on: Set(draft.due_on),
             lines: Set(super::bill_lines::encode(&draft.lines)?),
@@ -127,6 +126,8 @@ impl BillRows {
         issued.lines.extend(draft.lines.iter().copied());
         if draft.prepayment_applied.is_positive() {
             let entry = prepayment_applied(draft.prepayment_applied);
+            *self.prepayment.entry(account.id).or_default() +=
+                super::prepayment::prepayment_delta_fen(&entry);
             let key = format!("{}:{number}", entry.kind);
             self.push_entry(key, Some(account.id), Some(number), draft.issued_on, &entry);
         }
@@ -213,7 +214,8 @@ impl BillRows {
         }
     }
 
-    /// Inserts every row; the caller owns the transaction.
+    /// Inserts every row and takes the applied prepayment off the accounts; the caller owns the
+    /// transaction and holds the accounts' rows (`db::prepayment::lock_accounts`).
     pub async fn insert(mut self, db: &impl ConnectionTrait) -> AppResult<()> {
         self.push_issue_entries();
         insert_chunked::<bill::Entity, _>(db, self.bills).await?;
@@ -221,7 +223,7 @@ impl BillRows {
         insert_chunked::<bill_usage::Entity, _>(db, self.usage).await?;
         insert_chunked::<journal_entry::Entity, _>(db, self.entries).await?;
         insert_chunked::<journal_posting::Entity, _>(db, self.postings).await?;
-        Ok(())
+        super::prepayment::adjust_prepayments(db, &self.prepayment).await
     }
 }
 
@@ -246,7 +248,7 @@ where
 
 /// PostgreSQL only: `INSERT INTO t (cols) SELECT * FROM UNNEST($1::type[], ...)`, binding one
 /// array per column instead of one parameter per value (several times faster for big batches).
-/// Every column but the generated `id` must be set on every row.
+/// A column set on some rows must be set on all of them.
 async fn insert_unnest<E, A>(db: &impl ConnectionTrait, rows: &[A]) -> AppResult<()>
 where
     E: EntityTrait,
@@ -256,7 +258,11 @@ where
     let Some(first) = rows.first() else {
         return Ok(());
     };
-    let columns: Vec<E::Column> = E::Column::iter().filter(|c| c.as_str() != "id").collect();
+    // A column the rows leave unset (the generated `id`, a column with a default) is left to
+    // the database, as a `VALUES` insert would.
+    let columns: Vec<E::Column> = E::Column::iter()
+        .filter(|c| c.as_str() != "id" && first.get(*c).is_set())
+        .collect();
     let mut arrays: Vec<Vec<Value>> = vec![Vec::with_capacity(rows.len()); columns.len()];
     for row in rows {
         for (array, column) in arrays.iter_mut().zip(&columns) {

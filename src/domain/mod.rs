@@ -15,6 +15,8 @@
 //! - [`late_fee`]: chargeable days with waivers, the late fee (违约金) under a policy.
 //! - [`allocation`]: sharing a payment over open bills (oldest first, fee before principal).
 //! - [`journal`]: balanced double-entry entries for bills, prepayment and payments.
+//! - [`bill_status`]: a bill's state (UNPAID .. VOID) and its one transition, typed refusals.
+//! - [`posting`]: the one posting rule: what money arriving at or leaving an account does.
 //! - [`payment`]: the payment aggregate: its states, events and one transition function.
 //! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
 //! - [`discrepancy`]: what finance is asked to look at, its states, actions and the one
@@ -26,6 +28,7 @@
 //! - [`refund`]: the refund lifecycle: states, gateway events, the one transition function.
 
 pub mod allocation;
+pub mod bill_status;
 pub mod billing;
 pub mod calendar;
 pub mod discrepancy;
@@ -33,6 +36,7 @@ pub mod journal;
 pub mod late_fee;
 pub mod money;
 pub mod payment;
+pub mod posting;
 pub mod rating;
 pub mod reading;
 pub mod reconcile;

@@ -382,6 +382,8 @@ async fn seed_prepayment(app: &crate::helpers::TestApp, account_no: &str, fen: i
         format!(
             "INSERT INTO journal_postings (entry_key, ledger, account_id, debit_fen, credit_fen) VALUES ('SEED:{id}', 'PREPAYMENT', {id}, 0, {fen})"
         ),
+        // The account row mirrors its PREPAYMENT ledger (migration 6).
+        format!("UPDATE accounts SET prepayment_fen = prepayment_fen + {fen} WHERE id = {id}"),
     ] {
         db.execute_unprepared(&sql).await.unwrap();
     }

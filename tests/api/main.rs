@@ -12,6 +12,7 @@ mod cycle;
 mod helpers;
 mod money_model;
 mod payments;
+mod prepayment_race;
 mod readings;
 mod reconciliation;
 mod refunds;

@@ -15,6 +15,8 @@ pub struct Model {
     pub household_size: i32,
     pub tariff_code: String,
     pub status: String,
+    /// Mirrors the account's PREPAYMENT ledger; never below zero (`db::prepayment`).
+    pub prepayment_fen: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
