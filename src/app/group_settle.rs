@@ -20,10 +20,9 @@ use sea_orm::{
 };
 
 use super::notifications::{OwnedRaw, RawNotification, Verified, raw_row};
-use super::reversal::REVERSED;
 use super::settlement::{
-    CLOSED, PENDING, PaidEvidence, PaymentChannel, SUCCEEDED, allocation_row, entry_rows, refused,
-    write_bill_balances,
+    PaidEvidence, PaymentChannel, SUCCEEDED, allocation_row, entry_rows, payment_status, refused,
+    stored, write_bill_balances,
 };
 use super::{App, AppError, AppResult, BillingSettings};
 use crate::db::entity::{journal_entry, journal_posting, payment};
@@ -32,6 +31,7 @@ use crate::db::writes::insert_chunked;
 use crate::db::{prepayment, queries};
 use crate::domain::bill_status::BillBalance;
 use crate::domain::money::Money;
+use crate::domain::payment::{PaymentEvent, PaymentRefusal, PaymentStatus};
 use crate::domain::posting::{self, AccountBooks, Terms};
 use crate::gateway::beijing::beijing_date;
 
@@ -69,11 +69,13 @@ pub(crate) async fn settle_group(
         }) else {
             return Ok(None);
         };
-        // A payment for a reversed order goes to suspense: the one-by-one path does that.
-        if order.status == REVERSED {
-            return Ok(None);
-        }
-        let open = order.status == PENDING || order.status == CLOSED;
+        // The same transition function as the one-by-one path decides; a payment for a
+        // reversed order goes to suspense, which that path does.
+        let open = match payment_status(order)?.on(PaymentEvent::Paid) {
+            Ok(_) => true,
+            Err(PaymentRefusal::AlreadyPosted) => false,
+            Err(_) => return Ok(None),
+        };
         if open && seen.insert(order.id) {
             to_post.push(ToPost {
                 channel: *channel,
@@ -156,7 +158,7 @@ async fn mark_succeeded(txn: &impl ConnectionTrait, to_post: &[ToPost<'_>]) -> A
         .col_expr(payment::Column::BusinessDate, business_date.into())
         .col_expr(payment::Column::SettledBy, Expr::value("NOTIFY"))
         .filter(payment::Column::Id.is_in(ids))
-        .filter(payment::Column::Status.is_in([PENDING, CLOSED]))
+        .filter(payment::Column::Status.is_in(stored(PaymentStatus::accepting(PaymentEvent::Paid))))
         .exec(txn)
         .await?;
     if moved.rows_affected != to_post.len() as u64 {
@@ -254,7 +256,7 @@ mod tests {
     use sea_orm::{DatabaseConnection, Statement};
 
     use super::*;
-    use crate::app::settlement::post_to_account;
+    use crate::app::settlement::{PENDING, post_to_account};
     use crate::config::DatabaseConfig;
 
     const SEED: &str = "

@@ -11,16 +11,19 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::settlement::{PaymentChannel, SUCCEEDED, refused, write_bill_balances, write_entry};
+use super::settlement::{
+    PaymentChannel, payment_status, refused, stored, write_bill_balances, write_entry,
+};
 use super::{AppError, AppResult};
 use crate::db::entity::{bill, payment, payment_allocation};
 use crate::db::{prepayment, queries};
 use crate::domain::allocation::{Allocation, BillAllocation};
 use crate::domain::journal::PAYMENT_REVERSED;
 use crate::domain::money::Money;
+use crate::domain::payment::{PaymentEvent, PaymentStatus};
 use crate::domain::posting::{self, AccountBooks, PostingRefusal};
 
-pub const REVERSED: &str = "REVERSED";
+pub const REVERSED: &str = PaymentStatus::Reversed.as_str();
 
 /// How the payment was shared, rebuilt from its allocation rows.
 async fn allocation_of(
@@ -65,10 +68,19 @@ pub async fn reverse_payment(
         .await?
         .ok_or_else(|| AppError::NotFound(format!("order {out_trade_no} not found")))?;
     let account = prepayment::lock_account(txn, order.account_id).await?;
+    let next = payment_status(&order)?
+        .on(PaymentEvent::Reverse)
+        .map_err(|refusal| {
+            AppError::FailedPrecondition(format!(
+                "order {out_trade_no}: {refusal}; only a posted, unrefunded payment can be reversed"
+            ))
+        })?;
     let moved = payment::Entity::update_many()
-        .col_expr(payment::Column::Status, Expr::value(REVERSED))
+        .col_expr(payment::Column::Status, Expr::value(next.as_str()))
         .filter(payment::Column::Id.eq(order.id))
-        .filter(payment::Column::Status.eq(SUCCEEDED))
+        .filter(
+            payment::Column::Status.is_in(stored(PaymentStatus::accepting(PaymentEvent::Reverse))),
+        )
         .filter(payment::Column::RefundedFen.eq(0))
         .exec(txn)
         .await?;

@@ -18,14 +18,17 @@ use crate::domain::allocation::{Allocation, BillAllocation};
 use crate::domain::bill_status::BillBalance;
 use crate::domain::journal::{JournalEntry, Ledger, Posting};
 use crate::domain::money::Money;
+use crate::domain::payment::{PaymentEvent, PaymentRefusal, PaymentStatus};
 use crate::domain::posting::{self, AccountBooks, PostingRefusal, Terms};
 use crate::gateway::beijing::beijing_date;
 
-pub const PENDING: &str = "PENDING";
-pub const SUCCEEDED: &str = "SUCCEEDED";
-pub const CLOSED: &str = "CLOSED";
-pub const PARTIALLY_REFUNDED: &str = "PARTIALLY_REFUNDED";
-pub const REFUNDED: &str = "REFUNDED";
+// The stored texts of the payment states, for queries; what a state may become is decided by
+// `PaymentStatus::on` alone.
+pub const PENDING: &str = PaymentStatus::Pending.as_str();
+pub const SUCCEEDED: &str = PaymentStatus::Succeeded.as_str();
+pub const CLOSED: &str = PaymentStatus::Closed.as_str();
+pub const PARTIALLY_REFUNDED: &str = PaymentStatus::PartiallyRefunded.as_str();
+pub const REFUNDED: &str = PaymentStatus::Refunded.as_str();
 
 /// The channels money arrives through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -113,7 +116,8 @@ pub async fn settle(
         .await?;
         return Ok(SettleOutcome::UnknownOrder);
     };
-    if order.status == super::reversal::REVERSED {
+    let decided = payment_status(&order)?.on(PaymentEvent::Paid);
+    if decided == Err(PaymentRefusal::Reversed) {
         // Finance reversed this order (the gateway had said it was not paid): the money is
         // real now, but not applied; finance decides.
         let detail = format!(
@@ -136,9 +140,16 @@ pub async fn settle(
             theirs_fen: evidence.amount_fen,
         });
     }
+    let next = match decided {
+        Ok(next) => next,
+        Err(PaymentRefusal::AlreadyPosted) => return Ok(SettleOutcome::AlreadyPosted),
+        Err(other) => return Err(queries::corrupt("payment", other)),
+    };
     let business_date = beijing_date(evidence.paid_at);
+    // Conditional on the states a payment may be posted from: of two writers that asked the
+    // transition function at once, one moves the row and the other sees it posted.
     let moved = payment::Entity::update_many()
-        .col_expr(payment::Column::Status, Expr::value(SUCCEEDED))
+        .col_expr(payment::Column::Status, Expr::value(next.as_str()))
         .col_expr(
             payment::Column::GatewayTradeNo,
             Expr::value(evidence.gateway_trade_no.clone()),
@@ -147,7 +158,7 @@ pub async fn settle(
         .col_expr(payment::Column::BusinessDate, Expr::value(business_date))
         .col_expr(payment::Column::SettledBy, Expr::value(evidence.source))
         .filter(payment::Column::Id.eq(order.id))
-        .filter(payment::Column::Status.is_in([PENDING, CLOSED]))
+        .filter(payment::Column::Status.is_in(stored(PaymentStatus::accepting(PaymentEvent::Paid))))
         .exec(txn)
         .await?;
     if moved.rows_affected == 0 {
@@ -220,6 +231,16 @@ pub async fn post_to_account(
 }
 
 /// A refusal of the posting rule: nothing was written (the caller's transaction rolls back).
+/// A payment row's state; a text that is none of ours is a corrupt row, never a default.
+pub(crate) fn payment_status(order: &payment::Model) -> AppResult<PaymentStatus> {
+    PaymentStatus::parse(&order.status).map_err(|e| queries::corrupt("payment", e))
+}
+
+/// The stored texts of `states`, for a conditional update.
+pub(crate) fn stored(states: Vec<PaymentStatus>) -> Vec<&'static str> {
+    states.into_iter().map(PaymentStatus::as_str).collect()
+}
+
 pub(crate) fn refused(refusal: PostingRefusal) -> AppError {
     AppError::FailedPrecondition(refusal.to_string())
 }

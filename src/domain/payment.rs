@@ -79,7 +79,7 @@ impl PaymentStatus {
         Self::Reversed,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "PENDING",
             Self::Succeeded => "SUCCEEDED",
