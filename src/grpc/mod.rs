@@ -6,6 +6,7 @@ mod accounts;
 mod billing;
 mod closures;
 mod convert;
+mod enums;
 mod payments;
 mod reconciliation;
 mod status;
