@@ -34,6 +34,6 @@ pub mod rating;
 pub mod reading;
 pub mod reconcile;
 pub mod reconcile_schedule;
-pub mod refundable;
 pub mod refund;
+pub mod refundable;
 pub mod tariff;

@@ -137,12 +137,8 @@ pub fn tariff_from_proto(tariff: Option<pb::Tariff>) -> AppResult<TariffVersion>
             base_household_size
         },
         extra_m3_per_person,
-        price_change: optional(
-            "price_change",
-            price_change,
-            enums::price_change_from_proto,
-        )?
-        .unwrap_or(PriceChange::ReadingDate),
+        price_change: optional("price_change", price_change, enums::price_change_from_proto)?
+            .unwrap_or(PriceChange::ReadingDate),
     })
 }
 

@@ -326,13 +326,17 @@ pub fn close_outcome(text: &str) -> AppResult<i32> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn unspecified_and_unknown_numbers_are_refused_naming_the_field() {
         let unspecified = required("channel", 0, channel_from_proto).unwrap_err();
-        assert!(unspecified.to_string().starts_with("channel: "), "{unspecified}");
+        assert!(
+            unspecified.to_string().starts_with("channel: "),
+            "{unspecified}"
+        );
         let unknown = required("channel", 999, channel_from_proto).unwrap_err();
         assert!(unknown.to_string().contains("999"), "{unknown}");
         assert!(matches!(

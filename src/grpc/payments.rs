@@ -5,10 +5,10 @@ use tonic::{Request, Response, Status};
 
 use super::enums::{self, optional, required};
 use super::pb::{self, payment_service_server::PaymentService};
-use crate::app::{AppError, AppResult};
 use crate::app::App;
 use crate::app::payments::{NewPayment, PaymentFilter, PaymentView};
 use crate::app::refunds::RefundView;
+use crate::app::{AppError, AppResult};
 use crate::domain::money::Money;
 use crate::gateway::beijing::BEIJING;
 
@@ -182,9 +182,7 @@ impl PaymentService for Payments {
             (true, false) => PaymentFilter::Day {
                 business_date,
                 channel: channel
-                    .ok_or_else(|| {
-                        AppError::invalid("channel", "is required with business_date")
-                    })?
+                    .ok_or_else(|| AppError::invalid("channel", "is required with business_date"))?
                     .as_str()
                     .to_owned(),
             },

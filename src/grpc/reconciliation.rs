@@ -4,8 +4,8 @@ use tonic::{Request, Response, Status};
 
 use super::enums::{self, optional, required};
 use super::pb::{self, reconciliation_service_server::ReconciliationService};
-use crate::app::{App, AppResult};
 use crate::app::reconciliation::{CashierClose, RunView, statement};
+use crate::app::{App, AppResult};
 use crate::db::entity::discrepancy;
 use crate::domain::money::Money;
 use crate::gateway::beijing::BEIJING;
@@ -148,11 +148,7 @@ impl ReconciliationService for Reconciliation {
         let state = optional("state", state, enums::discrepancy_state_from_proto)?;
         let items = self
             .0
-            .list_discrepancies(
-                run_id,
-                class.unwrap_or_default(),
-                state.unwrap_or_default(),
-            )
+            .list_discrepancies(run_id, class.unwrap_or_default(), state.unwrap_or_default())
             .await?;
         Ok(Response::new(pb::ListDiscrepanciesResponse {
             discrepancies: items

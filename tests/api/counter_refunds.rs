@@ -182,7 +182,10 @@ async fn an_online_refund_cannot_send_back_cash_another_payer_brought() {
             .into_inner();
         assert_eq!(bill.status().short(), "PAID", "{channel}");
         assert_eq!(prepayment(&mut app).await, "35.50", "{channel}");
-        assert_eq!(payment(&mut app, &online).await.status().short(), "SUCCEEDED");
+        assert_eq!(
+            payment(&mut app, &online).await.status().short(),
+            "SUCCEEDED"
+        );
         assert_journal_balanced(&app).await;
     }
 }
@@ -223,7 +226,11 @@ async fn a_bill_takes_the_oldest_prepayment_first() {
     let cash = paid_at_counter(&mut app, "R-1", "40.00", "C-1").await;
     assert_eq!(prepayment(&mut app).await, "90.00");
     let bill = issue_bill(&mut app).await;
-    assert_eq!(bill.status().short(), "PAID", "the bill is paid from prepayment");
+    assert_eq!(
+        bill.status().short(),
+        "PAID",
+        "the bill is paid from prepayment"
+    );
     assert_eq!(prepayment(&mut app).await, "54.50");
 
     // The bill took 35.50 of the Alipay money (first in): 14.50 of it is left.

@@ -10,8 +10,7 @@ use water_billing::grpc::pb;
 
 use crate::helpers::*;
 
-/// A number no enum of the API has.
-const UNKNOWN: i32 = 999;
+const UNKNOWN: i32 = UNKNOWN_ENUM_NUMBER;
 
 type Call<'a> = Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + 'a>>;
 

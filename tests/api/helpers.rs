@@ -451,10 +451,14 @@ pub fn line_kind(line: &pb::BillLine) -> String {
 pub trait Wire: Sized {
     /// The value's name without the enum's prefix; "UNSPECIFIED" for 0 or an unknown number.
     fn short(self) -> &'static str;
-    /// The number of the value with this short name, 0 (UNSPECIFIED) for ""; panics on a name
-    /// the enum does not have.
+    /// The number of the value with this short name, 0 (UNSPECIFIED) for "", and
+    /// [`UNKNOWN_ENUM_NUMBER`] for a name the enum does not have (what a string-era test of a
+    /// bad value meant; the service refuses it).
     fn number(short: &str) -> i32;
 }
+
+/// A number none of the API's enums has.
+pub const UNKNOWN_ENUM_NUMBER: i32 = 999;
 
 /// The number of the `E` value named `short` (see [`Wire`]).
 pub fn wire<E: Wire>(short: &str) -> i32 {
@@ -472,8 +476,7 @@ macro_rules! wire_names {
                     return 0;
                 }
                 pb::$ty::from_str_name(&format!("{}{short}", $prefix))
-                    .map(i32::from)
-                    .unwrap_or_else(|| panic!("{} has no value {short:?}", stringify!($ty)))
+                    .map_or(UNKNOWN_ENUM_NUMBER, i32::from)
             }
         }
     )*};

@@ -211,7 +211,8 @@ async fn a_lost_notification_is_recovered_by_querying_the_gateway() {
         pay(&app, channel, &order.out_trade_no);
         let paid = get(&mut app, &order.out_trade_no).await;
         assert_eq!(
-            paid.status().short(), "SUCCEEDED",
+            paid.status().short(),
+            "SUCCEEDED",
             "{channel}: GetPayment queried the gateway"
         );
         assert_eq!(
@@ -398,7 +399,10 @@ async fn webhook_rules_hold_for_tampered_foreign_unknown_and_replayed_alipay_not
             .await,
         1
     );
-    assert_eq!(get(&mut app, &order.out_trade_no).await.status().short(), "PENDING");
+    assert_eq!(
+        get(&mut app, &order.out_trade_no).await.status().short(),
+        "PENDING"
+    );
 
     let mut replies = Vec::new();
     for _ in 0..5 {
@@ -410,7 +414,10 @@ async fn webhook_rules_hold_for_tampered_foreign_unknown_and_replayed_alipay_not
     for (status, body) in futures::future::join_all(replies).await {
         assert_eq!((status, body.as_str()), (200, "success"));
     }
-    assert_eq!(get(&mut app, &order.out_trade_no).await.status().short(), "SUCCEEDED");
+    assert_eq!(
+        get(&mut app, &order.out_trade_no).await.status().short(),
+        "SUCCEEDED"
+    );
     assert_eq!(
         app.count("journal_entries", "kind = 'PAYMENT_RECEIVED'")
             .await,

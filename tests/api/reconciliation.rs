@@ -772,7 +772,10 @@ async fn finance_reverses_a_posted_payment_the_gateway_never_took() {
         crate::payments::post_alipay(&app, &params, &key).await.0,
         200
     );
-    assert_eq!(get(&mut app, &order.out_trade_no).await.status().short(), "SUCCEEDED");
+    assert_eq!(
+        get(&mut app, &order.out_trade_no).await.status().short(),
+        "SUCCEEDED"
+    );
     assert_ne!(amount_due(&mut app).await, owed);
     let bill = BillDay {
         seller_id: water_billing::app::gateways::SANDBOX_ALIPAY_SELLER_ID,
@@ -807,7 +810,10 @@ async fn finance_reverses_a_posted_payment_the_gateway_never_took() {
         "{}",
         reversed.note
     );
-    assert_eq!(get(&mut app, &order.out_trade_no).await.status().short(), "REVERSED");
+    assert_eq!(
+        get(&mut app, &order.out_trade_no).await.status().short(),
+        "REVERSED"
+    );
     assert_eq!(amount_due(&mut app).await, owed);
     assert_eq!(
         app.count("journal_entries", "kind = 'PAYMENT_REVERSED'")

@@ -58,7 +58,12 @@ async fn app_with_prepayment_using(channel: &str, settings: PaymentsConfig) -> (
     }
     .unwrap();
     for _ in 0..100 {
-        if payment(&mut app, &order.out_trade_no).await.status().short() != "PENDING" {
+        if payment(&mut app, &order.out_trade_no)
+            .await
+            .status()
+            .short()
+            != "PENDING"
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -137,7 +142,11 @@ async fn get_refund(app: &mut TestApp, refund_no: &str) -> pb::Refund {
 
 /// The refund is PENDING: the prepayment is reserved, the payment does not show it yet.
 async fn assert_pending(app: &mut TestApp, out_trade_no: &str, refund_no: &str, what: &str) {
-    assert_eq!(get_refund(app, refund_no).await.status().short(), "PENDING", "{what}");
+    assert_eq!(
+        get_refund(app, refund_no).await.status().short(),
+        "PENDING",
+        "{what}"
+    );
     let order = payment(app, out_trade_no).await;
     assert_eq!(
         (order.status().short(), order.refunded_amount.as_str()),
@@ -312,7 +321,10 @@ async fn a_definitive_refusal_fails_the_refund_and_a_late_verified_success_is_ra
             refund(&mut app, &order, "60.00", "RF-1").await,
             Code::FailedPrecondition,
         );
-        assert_eq!(get_refund(&mut app, "RF-1").await.status().short(), "FAILED");
+        assert_eq!(
+            get_refund(&mut app, "RF-1").await.status().short(),
+            "FAILED"
+        );
         assert_eq!(prepayment(&mut app).await, "64.50", "{channel}: restored");
         let raised = "reason = 'REFUND_PAID_AFTER_FAILURE' AND amount_fen = 6000";
         for _ in 0..100 {
@@ -358,7 +370,10 @@ async fn get_refund_and_list_refunds_read_without_asking_the_gateway() {
         Code::Unavailable,
     );
     let calls_left = faults(&app, "ALIPAY").refund_unavailable_next;
-    assert_eq!(get_refund(&mut app, "RF-2").await.status().short(), "PENDING");
+    assert_eq!(
+        get_refund(&mut app, "RF-2").await.status().short(),
+        "PENDING"
+    );
     assert_eq!(get_refund(&mut app, "RF-1").await, done);
     let listed = app
         .payments
