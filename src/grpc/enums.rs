@@ -219,7 +219,9 @@ pub fn refund_status_stored(text: &str) -> AppResult<i32> {
 
 // ------------------------------------------------------------------ discrepancies
 
-/// The class text the discrepancies table stores.
+/// The class text the discrepancies table stores. PAID_AFTER_REVERSAL and the RESOLVING state
+/// below are the texts of the `resolve` branch's discrepancy enums (written there, only read
+/// here), so the wire has them before that branch lands.
 pub fn discrepancy_class_from_proto(value: pb::DiscrepancyClass) -> Option<&'static str> {
     match value {
         pb::DiscrepancyClass::Unspecified => None,
@@ -228,6 +230,7 @@ pub fn discrepancy_class_from_proto(value: pb::DiscrepancyClass) -> Option<&'sta
         pb::DiscrepancyClass::AmountMismatch => Some("AMOUNT_MISMATCH"),
         pb::DiscrepancyClass::StatusMismatch => Some("STATUS_MISMATCH"),
         pb::DiscrepancyClass::Duplicate => Some("DUPLICATE"),
+        pb::DiscrepancyClass::PaidAfterReversal => Some("PAID_AFTER_REVERSAL"),
     }
 }
 
@@ -238,6 +241,7 @@ pub fn discrepancy_class_stored(text: &str) -> AppResult<i32> {
         "AMOUNT_MISMATCH" => pb::DiscrepancyClass::AmountMismatch,
         "STATUS_MISMATCH" => pb::DiscrepancyClass::StatusMismatch,
         "DUPLICATE" => pb::DiscrepancyClass::Duplicate,
+        "PAID_AFTER_REVERSAL" => pb::DiscrepancyClass::PaidAfterReversal,
         other => return Err(corrupt("discrepancy class", other)),
     };
     Ok(class.into())
@@ -251,6 +255,7 @@ pub fn discrepancy_state_from_proto(value: pb::DiscrepancyState) -> Option<&'sta
         pb::DiscrepancyState::Held => Some(HELD),
         pb::DiscrepancyState::AutoResolved => Some(AUTO_RESOLVED),
         pb::DiscrepancyState::Resolved => Some(RESOLVED),
+        pb::DiscrepancyState::Resolving => Some("RESOLVING"),
     }
 }
 
@@ -260,6 +265,7 @@ pub fn discrepancy_state_stored(text: &str) -> AppResult<i32> {
         HELD => pb::DiscrepancyState::Held,
         AUTO_RESOLVED => pb::DiscrepancyState::AutoResolved,
         RESOLVED => pb::DiscrepancyState::Resolved,
+        "RESOLVING" => pb::DiscrepancyState::Resolving,
         other => return Err(corrupt("discrepancy state", other)),
     };
     Ok(state.into())
@@ -359,11 +365,11 @@ mod tests {
             let text = required("status", value, bill_status_from_proto).unwrap();
             assert_eq!(bill_status_stored(text).unwrap(), value);
         }
-        for value in [1, 2, 3, 4, 5] {
+        for value in [1, 2, 3, 4, 5, 6] {
             let text = required("class", value, discrepancy_class_from_proto).unwrap();
             assert_eq!(discrepancy_class_stored(text).unwrap(), value);
         }
-        for value in [1, 2, 3, 4] {
+        for value in [1, 2, 3, 4, 5] {
             let text = required("state", value, discrepancy_state_from_proto).unwrap();
             assert_eq!(discrepancy_state_stored(text).unwrap(), value);
         }
