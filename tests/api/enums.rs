@@ -142,6 +142,46 @@ const FIELDS: [(&str, bool); 11] = [
     ("ResolveDiscrepancy.action", true),
 ];
 
+/// Every enum-typed field of every request message (and of the messages a request carries,
+/// such as `UpsertTariffRequest.tariff`), named as in [`FIELDS`], from the served descriptors.
+fn enum_request_fields() -> Vec<String> {
+    use prost::Message;
+    use prost_types::field_descriptor_proto::Type;
+    let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
+    let messages: Vec<_> = set
+        .file
+        .iter()
+        .flat_map(|f| f.message_type.iter())
+        .collect();
+    let by_name = |type_name: &str| {
+        let short = type_name.rsplit('.').next().unwrap();
+        messages.iter().find(|m| m.name() == short).copied()
+    };
+    let mut found = Vec::new();
+    for request in messages.iter().filter(|m| m.name().ends_with("Request")) {
+        let rpc = request.name().trim_end_matches("Request");
+        let mut pending = vec![*request];
+        while let Some(message) = pending.pop() {
+            for field in &message.field {
+                match field.r#type() {
+                    Type::Enum => found.push(format!("{rpc}.{}", field.name())),
+                    Type::Message => pending.extend(by_name(field.type_name())),
+                    _ => {}
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn the_table_lists_every_enum_field_of_every_request() {
+    let mut listed: Vec<String> = FIELDS.iter().map(|(f, _)| (*f).to_owned()).collect();
+    listed.sort();
+    assert_eq!(listed, enum_request_fields());
+}
+
 #[tokio::test]
 async fn every_enum_request_field_refuses_unspecified_and_unknown_numbers_naming_the_field() {
     let mut app = spawn_app().await;
