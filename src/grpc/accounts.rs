@@ -3,6 +3,7 @@
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use super::enums::{self, required};
 use super::pb::{self, account_service_server::AccountService};
 use crate::app::App;
 use crate::app::accounts::{NewAccount, NewMeter};
@@ -23,17 +24,22 @@ impl AccountService for Accounts {
             household_size,
             tariff_code,
         } = request.into_inner();
+        let customer_class = required(
+            "customer_class",
+            customer_class,
+            enums::customer_class_from_proto,
+        )?;
         let new = NewAccount {
             account_no,
             holder_name,
             address,
-            customer_class,
+            customer_class: customer_class.as_str().to_owned(),
             household_size,
             tariff_code,
         };
         let created = self.0.create_account(new).await?;
         let view = self.0.get_account(&created.account_no, "").await?;
-        Ok(Response::new(convert::account(view)))
+        Ok(Response::new(convert::account(view)?))
     }
 
     async fn get_account(
@@ -42,7 +48,7 @@ impl AccountService for Accounts {
     ) -> Result<Response<pb::Account>, Status> {
         let pb::GetAccountRequest { account_no, as_of } = request.into_inner();
         let view = self.0.get_account(&account_no, &as_of).await?;
-        Ok(Response::new(convert::account(view)))
+        Ok(Response::new(convert::account(view)?))
     }
 
     async fn install_meter(

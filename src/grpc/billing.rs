@@ -8,6 +8,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use super::enums::{self, optional};
 use super::pb::{self, billing_service_server::BillingService};
 use crate::app::App;
 use crate::app::readings::NewReading;
@@ -31,6 +32,10 @@ impl BillingService for Billing {
             source,
             reading_ref,
         } = request.into_inner();
+        // UNSPECIFIED is the empty text: the use case's default source (ACTUAL).
+        let source = optional("source", source, enums::reading_source_from_proto)?
+            .unwrap_or_default()
+            .to_owned();
         let view = self
             .0
             .record_reading(NewReading {
@@ -41,7 +46,7 @@ impl BillingService for Billing {
                 reading_ref,
             })
             .await?;
-        Ok(Response::new(convert::reading(view)))
+        Ok(Response::new(convert::reading(view)?))
     }
 
     async fn issue_bill(
@@ -54,7 +59,7 @@ impl BillingService for Billing {
             issued_on,
         } = request.into_inner();
         let view = self.0.issue_bill(&account_no, &period, &issued_on).await?;
-        Ok(Response::new(convert::bill(view)))
+        Ok(Response::new(convert::bill(view)?))
     }
 
     async fn run_billing_cycle(
@@ -74,7 +79,7 @@ impl BillingService for Billing {
     ) -> Result<Response<pb::Bill>, Status> {
         let pb::GetBillRequest { bill_no } = request.into_inner();
         let view = self.0.get_bill(&bill_no).await?;
-        Ok(Response::new(convert::bill(view)))
+        Ok(Response::new(convert::bill(view)?))
     }
 
     async fn list_bills(
@@ -87,11 +92,16 @@ impl BillingService for Billing {
             page_size,
             page_token,
         } = request.into_inner();
+        // UNSPECIFIED is the empty text: no status filter.
+        let status = optional("status", status, enums::bill_status_from_proto)?.unwrap_or_default();
         let (bills, next_page_token) = self
             .0
-            .list_bills(&account_no, &status, page_size, &page_token)
+            .list_bills(&account_no, status, page_size, &page_token)
             .await?;
-        let bills = bills.into_iter().map(convert::bill).collect();
+        let bills = bills
+            .into_iter()
+            .map(convert::bill)
+            .collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListBillsResponse {
             bills,
             next_page_token,

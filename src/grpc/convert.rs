@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 
+use super::enums::{self, optional, required};
 use super::pb;
 use crate::app::accounts::{AccountView, MeterView};
 use crate::app::billing::BillView;
@@ -12,7 +13,7 @@ use crate::app::{AppError, AppResult};
 use crate::db::entity::closure;
 use crate::domain::calendar::parse_date;
 use crate::domain::money::{Money, UnitPrice};
-use crate::domain::tariff::{CustomerClass, PriceChange, TariffVersion, Tier};
+use crate::domain::tariff::{PriceChange, TariffVersion, Tier};
 
 /// The large-household base when a tariff does not say.
 const BASE_HOUSEHOLD_SIZE_DEFAULT: u32 = 4;
@@ -29,7 +30,7 @@ fn unsigned(value: i64) -> u64 {
     u64::try_from(value).unwrap_or_default()
 }
 
-pub fn account(view: AccountView) -> pb::Account {
+pub fn account(view: AccountView) -> AppResult<pb::Account> {
     let AccountView {
         account,
         meters,
@@ -39,21 +40,21 @@ pub fn account(view: AccountView) -> pb::Account {
         late_fee,
         amount_due,
     } = view;
-    pb::Account {
+    Ok(pb::Account {
         account_no: account.account_no,
         holder_name: account.holder_name,
         address: account.address,
-        customer_class: account.customer_class,
+        customer_class: enums::customer_class_stored(&account.customer_class)?,
         household_size: u32::try_from(account.household_size).unwrap_or_default(),
         tariff_code: account.tariff_code,
-        status: account.status,
+        status: enums::account_status_stored(&account.status)?,
         prepayment_balance: prepayment_balance.to_string(),
         arrears_principal: arrears_principal.to_string(),
         late_fee: late_fee.to_string(),
         amount_due: amount_due.to_string(),
         as_of: date(as_of),
         meters: meters.into_iter().map(meter).collect(),
-    }
+    })
 }
 
 pub fn meter(view: MeterView) -> pb::Meter {
@@ -118,8 +119,11 @@ pub fn tariff_from_proto(tariff: Option<pb::Tariff>) -> AppResult<TariffVersion>
         .collect::<AppResult<Vec<_>>>()?;
     Ok(TariffVersion {
         code,
-        customer_class: CustomerClass::parse(&customer_class)
-            .map_err(|e| AppError::invalid("customer_class", e))?,
+        customer_class: required(
+            "customer_class",
+            customer_class,
+            enums::customer_class_from_proto,
+        )?,
         effective_from: parse_date(&effective_from)
             .map_err(|e| AppError::invalid("effective_from", e))?,
         tiers,
@@ -133,11 +137,8 @@ pub fn tariff_from_proto(tariff: Option<pb::Tariff>) -> AppResult<TariffVersion>
             base_household_size
         },
         extra_m3_per_person,
-        price_change: if price_change.is_empty() {
-            PriceChange::ReadingDate
-        } else {
-            PriceChange::parse(&price_change).map_err(|e| AppError::invalid("price_change", e))?
-        },
+        price_change: optional("price_change", price_change, enums::price_change_from_proto)?
+            .unwrap_or(PriceChange::ReadingDate),
     })
 }
 
@@ -151,38 +152,51 @@ pub fn tariff(version: TariffVersion) -> pb::Tariff {
                 water_price: tier.water_price.to_string(),
             })
             .collect(),
-        customer_class: version.customer_class.as_str().to_owned(),
+        customer_class: enums::customer_class_to_proto(version.customer_class).into(),
         effective_from: date(version.effective_from),
         sewage_price: version.sewage_price.to_string(),
         resource_price: version.resource_price.to_string(),
         base_household_size: version.base_household_size,
         extra_m3_per_person: version.extra_m3_per_person,
-        price_change: version.price_change.as_str().to_owned(),
+        price_change: enums::price_change_to_proto(version.price_change).into(),
         code: version.code,
     }
 }
 
-pub fn reading(view: ReadingView) -> pb::Reading {
+pub fn reading(view: ReadingView) -> AppResult<pb::Reading> {
     let ReadingView { reading, meter_no } = view;
-    pb::Reading {
+    Ok(pb::Reading {
         reading_id: unsigned(reading.id),
         meter_no,
         index: unsigned(reading.index_value),
         read_on: date(reading.read_on),
-        source: reading.source,
+        source: enums::reading_source_stored(&reading.source)?,
         reading_ref: reading.reading_ref.unwrap_or_default(),
         volume_m3: unsigned(reading.volume_m3),
-    }
+    })
 }
 
-pub fn bill(view: BillView) -> pb::Bill {
+pub fn bill(view: BillView) -> AppResult<pb::Bill> {
     let BillView {
         bill,
         account_no,
         segments,
         lines,
     } = view;
-    pb::Bill {
+    let lines = lines
+        .into_iter()
+        .map(|l| {
+            let (kind, tier) = enums::line_kind_stored(&l.kind)?;
+            Ok(pb::BillLine {
+                kind,
+                volume_m3: unsigned(l.volume_m3),
+                unit_price: l.unit_price,
+                amount: money(l.amount_fen),
+                tier,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(pb::Bill {
         bill_no: bill.bill_no,
         account_no,
         period: bill.period,
@@ -196,23 +210,15 @@ pub fn bill(view: BillView) -> pb::Bill {
             })
             .collect(),
         estimated: bill.estimated,
-        lines: lines
-            .into_iter()
-            .map(|l| pb::BillLine {
-                kind: l.kind,
-                volume_m3: unsigned(l.volume_m3),
-                unit_price: l.unit_price,
-                amount: money(l.amount_fen),
-            })
-            .collect(),
+        lines,
         total_amount: money(bill.total_fen),
         paid_amount: money(bill.principal_paid_fen),
-        status: bill.status,
+        status: enums::bill_status_stored(&bill.status)?,
         issued_on: date(bill.issued_on),
         due_on: date(bill.due_on),
         volume_m3: unsigned(bill.volume_m3),
         prepayment_applied: money(bill.prepayment_applied_fen),
-    }
+    })
 }
 
 pub fn progress(progress: CycleProgress) -> pb::BillingCycleProgress {

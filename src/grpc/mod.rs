@@ -1,11 +1,12 @@
 //! The gRPC adapter: tonic services that turn proto messages into use-case calls and results
 //! back into proto messages. No business rule lives here; errors map to status codes once, in
-//! `status.rs`.
+//! `status.rs`, and each proto enum of a closed set maps once, in `enums.rs`.
 
 mod accounts;
 mod billing;
 mod closures;
 mod convert;
+mod enums;
 mod payments;
 mod reconciliation;
 mod status;

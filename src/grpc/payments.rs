@@ -3,10 +3,12 @@
 use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
+use super::enums::{self, optional, required};
 use super::pb::{self, payment_service_server::PaymentService};
 use crate::app::App;
 use crate::app::payments::{NewPayment, PaymentFilter, PaymentView};
 use crate::app::refunds::RefundView;
+use crate::app::{AppError, AppResult};
 use crate::domain::money::Money;
 use crate::gateway::beijing::BEIJING;
 
@@ -17,16 +19,16 @@ fn instant(at: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
-fn payment(view: PaymentView) -> pb::Payment {
+fn payment(view: PaymentView) -> AppResult<pb::Payment> {
     let PaymentView {
         payment: p,
         account_no,
     } = view;
-    pb::Payment {
+    Ok(pb::Payment {
         out_trade_no: p.out_trade_no,
-        channel: p.channel,
+        channel: enums::channel_stored(&p.channel)?,
         amount: Money::from_fen(p.amount_fen).to_string(),
-        status: p.status,
+        status: enums::payment_status_stored(&p.status)?,
         qr_code: p.qr_code.unwrap_or_default(),
         expires_at: instant(p.expires_at),
         account_no,
@@ -36,25 +38,25 @@ fn payment(view: PaymentView) -> pb::Payment {
         refunded_amount: Money::from_fen(p.refunded_fen).to_string(),
         receipt_no: p.receipt_no.unwrap_or_default(),
         cashier_id: p.cashier_id.unwrap_or_default(),
-    }
+    })
 }
 
-fn refund(view: RefundView) -> pb::Refund {
+fn refund(view: RefundView) -> AppResult<pb::Refund> {
     let RefundView {
         refund: r,
         out_trade_no,
     } = view;
-    pb::Refund {
+    Ok(pb::Refund {
         refund_no: r.refund_no,
         out_trade_no,
         amount: Money::from_fen(r.amount_fen).to_string(),
-        status: r.status,
+        status: enums::refund_status_stored(&r.status)?,
         reason: r.reason,
         created_at: instant(Some(r.created_at)),
         cashier_id: r.cashier_id.unwrap_or_default(),
         completed_at: instant(r.completed_at),
         gateway_refund_id: r.gateway_refund_id.unwrap_or_default(),
-    }
+    })
 }
 
 #[tonic::async_trait]
@@ -69,16 +71,17 @@ impl PaymentService for Payments {
             amount,
             idempotency_key,
         } = request.into_inner();
+        let channel = required("channel", channel, enums::channel_from_proto)?;
         let view = self
             .0
             .create_payment(NewPayment {
                 account_no,
-                channel,
+                channel: channel.as_str().to_owned(),
                 amount,
                 idempotency_key,
             })
             .await?;
-        Ok(Response::new(payment(view)))
+        Ok(Response::new(payment(view)?))
     }
 
     async fn get_payment(
@@ -88,7 +91,7 @@ impl PaymentService for Payments {
         let pb::GetPaymentRequest { out_trade_no } = request.into_inner();
         Ok(Response::new(payment(
             self.0.get_payment(&out_trade_no).await?,
-        )))
+        )?))
     }
 
     async fn refund_payment(
@@ -105,7 +108,7 @@ impl PaymentService for Payments {
             .0
             .refund_payment(&out_trade_no, &amount, &reason, &refund_no)
             .await?;
-        Ok(Response::new(refund(view)))
+        Ok(Response::new(refund(view)?))
     }
 
     async fn refund_counter_payment(
@@ -123,7 +126,7 @@ impl PaymentService for Payments {
             .0
             .refund_counter_payment(&out_trade_no, &amount, &reason, &refund_no, &cashier_id)
             .await?;
-        Ok(Response::new(refund(view)))
+        Ok(Response::new(refund(view)?))
     }
 
     async fn get_refund(
@@ -131,7 +134,7 @@ impl PaymentService for Payments {
         request: Request<pb::GetRefundRequest>,
     ) -> Result<Response<pb::Refund>, Status> {
         let pb::GetRefundRequest { refund_no } = request.into_inner();
-        Ok(Response::new(refund(self.0.get_refund(&refund_no).await?)))
+        Ok(Response::new(refund(self.0.get_refund(&refund_no).await?)?))
     }
 
     async fn list_refunds(
@@ -141,7 +144,7 @@ impl PaymentService for Payments {
         let pb::ListRefundsRequest { out_trade_no } = request.into_inner();
         let refunds = self.0.list_refunds(&out_trade_no).await?;
         Ok(Response::new(pb::ListRefundsResponse {
-            refunds: refunds.into_iter().map(refund).collect(),
+            refunds: refunds.into_iter().map(refund).collect::<Result<_, _>>()?,
         }))
     }
 
@@ -159,7 +162,7 @@ impl PaymentService for Payments {
             .0
             .record_counter_payment(&account_no, &amount, &cashier_id, &receipt_no)
             .await?;
-        Ok(Response::new(payment(view)))
+        Ok(Response::new(payment(view)?))
     }
 
     async fn list_payments(
@@ -173,11 +176,15 @@ impl PaymentService for Payments {
             page_size,
             page_token,
         } = request.into_inner();
+        let channel = optional("channel", channel, enums::channel_from_proto)?;
         let filter = match (account_no.is_empty(), business_date.is_empty()) {
             (false, true) => PaymentFilter::Account(account_no),
             (true, false) => PaymentFilter::Day {
                 business_date,
-                channel,
+                channel: channel
+                    .ok_or_else(|| AppError::invalid("channel", "is required with business_date"))?
+                    .as_str()
+                    .to_owned(),
             },
             _ => {
                 return Err(Status::invalid_argument(
@@ -187,7 +194,7 @@ impl PaymentService for Payments {
         };
         let (views, next_page_token) = self.0.list_payments(filter, page_size, &page_token).await?;
         Ok(Response::new(pb::ListPaymentsResponse {
-            payments: views.into_iter().map(payment).collect(),
+            payments: views.into_iter().map(payment).collect::<Result<_, _>>()?,
             next_page_token,
         }))
     }

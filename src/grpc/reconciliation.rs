@@ -2,9 +2,10 @@
 
 use tonic::{Request, Response, Status};
 
+use super::enums::{self, optional, required};
 use super::pb::{self, reconciliation_service_server::ReconciliationService};
-use crate::app::App;
 use crate::app::reconciliation::{CashierClose, RunView, statement};
+use crate::app::{App, AppResult};
 use crate::db::entity::discrepancy;
 use crate::domain::money::Money;
 use crate::gateway::beijing::BEIJING;
@@ -19,22 +20,17 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn run(view: RunView) -> pb::ReconciliationRun {
+fn run(view: RunView) -> AppResult<pb::ReconciliationRun> {
     let RunView {
         run: r,
         open_count,
         resolved_count,
     } = view;
-    pb::ReconciliationRun {
+    Ok(pb::ReconciliationRun {
         run_id: r.id,
-        channel: r.channel,
+        channel: enums::channel_stored(&r.channel)?,
         business_date: r.business_date.to_string(),
-        status: if open_count == 0 {
-            "BALANCED"
-        } else {
-            "OPEN_EXCEPTIONS"
-        }
-        .to_owned(),
+        status: enums::run_status(open_count).into(),
         statement_sha256: r.statement_sha256,
         version: r.version,
         ledger_count: count(r.ledger_count),
@@ -58,17 +54,17 @@ fn run(view: RunView) -> pb::ReconciliationRun {
         net_settlement: r.net_settlement,
         open_count,
         resolved_count,
-    }
+    })
 }
 
-pub fn discrepancy(d: discrepancy::Model) -> pb::Discrepancy {
-    pb::Discrepancy {
+pub fn discrepancy(d: discrepancy::Model) -> AppResult<pb::Discrepancy> {
+    Ok(pb::Discrepancy {
         discrepancy_id: d.id,
         // 0: an item outside any run.
         run_id: d.run_id.unwrap_or(0),
-        class: d.class,
-        state: d.state,
-        movement: d.movement,
+        class: enums::discrepancy_class_stored(&d.class)?,
+        state: enums::discrepancy_state_stored(&d.state)?,
+        movement: enums::movement_stored(&d.movement)?,
         out_trade_no: d.out_trade_no,
         gateway_trade_no: d.gateway_trade_no.unwrap_or_default(),
         refund_no: d.refund_no.unwrap_or_default(),
@@ -76,20 +72,20 @@ pub fn discrepancy(d: discrepancy::Model) -> pb::Discrepancy {
         ledger_amount: d.ledger_fen.map(yuan).unwrap_or_default(),
         gateway_amount: d.gateway_fen.map(yuan).unwrap_or_default(),
         difference: yuan(d.difference_fen),
-        action: d.action.unwrap_or_default(),
+        action: enums::action_stored(d.action.as_deref())?,
         operator: d.operator.unwrap_or_default(),
         note: d.note.unwrap_or_default(),
         resolved_at: d
             .resolved_at
             .map(|t| t.with_timezone(&BEIJING).to_rfc3339())
             .unwrap_or_default(),
-    }
+    })
 }
 
-fn close(view: CashierClose) -> pb::CashierClose {
-    let outcome = view.outcome().to_owned();
+fn close(view: CashierClose) -> AppResult<pb::CashierClose> {
+    let outcome = enums::close_outcome(view.outcome())?;
     let c = view.close;
-    pb::CashierClose {
+    Ok(pb::CashierClose {
         cashier_id: c.cashier_id,
         business_date: c.business_date.to_string(),
         expected: yuan(c.expected_fen),
@@ -98,7 +94,7 @@ fn close(view: CashierClose) -> pb::CashierClose {
         outcome,
         payments: yuan(c.payments_fen),
         refunds: yuan(c.refunds_fen),
-    }
+    })
 }
 
 #[tonic::async_trait]
@@ -112,6 +108,7 @@ impl ReconciliationService for Reconciliation {
             business_date,
             file,
         } = request.into_inner();
+        let channel = required("channel", channel, enums::channel_from_proto)?;
         let file = if file.is_empty() {
             None
         } else {
@@ -122,9 +119,9 @@ impl ReconciliationService for Reconciliation {
         };
         let view = self
             .0
-            .run_reconciliation(&channel, &business_date, file.as_deref())
+            .run_reconciliation(channel.as_str(), &business_date, file.as_deref())
             .await?;
-        Ok(Response::new(run(view)))
+        Ok(Response::new(run(view)?))
     }
 
     async fn get_reconciliation_run(
@@ -135,7 +132,7 @@ impl ReconciliationService for Reconciliation {
         Ok(Response::new(run(self
             .0
             .get_reconciliation_run(run_id)
-            .await?)))
+            .await?)?))
     }
 
     async fn list_discrepancies(
@@ -147,9 +144,18 @@ impl ReconciliationService for Reconciliation {
             class,
             state,
         } = request.into_inner();
-        let items = self.0.list_discrepancies(run_id, &class, &state).await?;
+        // UNSPECIFIED is the empty text: no filter on that column.
+        let class = optional("class", class, enums::discrepancy_class_from_proto)?;
+        let state = optional("state", state, enums::discrepancy_state_from_proto)?;
+        let items = self
+            .0
+            .list_discrepancies(run_id, class.unwrap_or_default(), state.unwrap_or_default())
+            .await?;
         Ok(Response::new(pb::ListDiscrepanciesResponse {
-            discrepancies: items.into_iter().map(discrepancy).collect(),
+            discrepancies: items
+                .into_iter()
+                .map(discrepancy)
+                .collect::<Result<_, _>>()?,
         }))
     }
 
@@ -163,11 +169,12 @@ impl ReconciliationService for Reconciliation {
             note,
             operator,
         } = request.into_inner();
+        let action = required("action", action, enums::action_from_proto)?;
         let item = self
             .0
-            .resolve_discrepancy(discrepancy_id, &action, &note, &operator)
+            .resolve_discrepancy(discrepancy_id, action.as_str(), &note, &operator)
             .await?;
-        Ok(Response::new(discrepancy(item)))
+        Ok(Response::new(discrepancy(item)?))
     }
 
     async fn close_cashier_day(
@@ -183,6 +190,6 @@ impl ReconciliationService for Reconciliation {
             .0
             .close_cashier_day(&cashier_id, &business_date, &counted_cash)
             .await?;
-        Ok(Response::new(close(view)))
+        Ok(Response::new(close(view)?))
     }
 }

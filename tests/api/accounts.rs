@@ -10,7 +10,7 @@ fn new_account(account_no: &str) -> pb::CreateAccountRequest {
         account_no: account_no.into(),
         holder_name: "李四".into(),
         address: "2 River Rd".into(),
-        customer_class: "RESIDENTIAL".into(),
+        customer_class: pb::CustomerClass::Residential.into(),
         household_size: 4,
         tariff_code: "RES".into(),
     }
@@ -27,7 +27,7 @@ async fn a_new_account_owes_nothing() {
         .unwrap()
         .into_inner();
     assert_eq!(account.account_no, "A-1");
-    assert_eq!(account.status, "ACTIVE");
+    assert_eq!(account.status().short(), "ACTIVE");
     assert_eq!(
         (
             account.prepayment_balance.as_str(),
@@ -72,7 +72,7 @@ async fn bad_account_requests_get_clear_errors_and_change_nothing() {
         Code::InvalidArgument,
     );
     let mut wrong_class = new_account("A-5");
-    wrong_class.customer_class = "NON_RESIDENTIAL".into();
+    wrong_class.customer_class = pb::CustomerClass::NonResidential.into();
     assert_code(
         app.accounts.create_account(wrong_class).await,
         Code::InvalidArgument,

@@ -135,7 +135,7 @@ async fn price_change_bill(method: &str) -> pb::Bill {
     let mut new_price = non_residential_tariff();
     new_price.effective_from = "2024-04-01".into();
     new_price.tiers = vec![tier("", "3.45")];
-    new_price.price_change = method.into();
+    new_price.price_change = wire::<pb::PriceChange>(method);
     app.upsert_tariff(new_price).await;
     app.create_account("B-1", "NONRES", "NON_RESIDENTIAL", 1)
         .await;
@@ -345,7 +345,7 @@ async fn a_prepayment_balance_is_applied_when_a_bill_is_issued() {
         ("35.50", "12.30")
     );
     assert_eq!(
-        (bill.paid_amount.as_str(), bill.status.as_str()),
+        (bill.paid_amount.as_str(), bill.status().short()),
         ("12.30", "PARTIALLY_PAID")
     );
     let account = app.account("A-1", "2024-02-01").await;
@@ -456,7 +456,7 @@ async fn list_bills_pages_newest_first_and_filters_by_status() {
     }
     let request = |token: &str, status: &str| pb::ListBillsRequest {
         account_no: "A-1".into(),
-        status: status.into(),
+        status: wire::<pb::BillStatus>(status),
         page_size: 2,
         page_token: token.into(),
     };

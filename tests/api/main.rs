@@ -9,6 +9,7 @@ mod bills;
 mod closures;
 mod counter_refunds;
 mod cycle;
+mod enums;
 mod helpers;
 mod money_model;
 mod payments;

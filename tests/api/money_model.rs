@@ -212,7 +212,7 @@ impl Model {
             .payments
             .create_payment(pb::CreatePaymentRequest {
                 account_no: account.into(),
-                channel: channel.into(),
+                channel: wire::<pb::Channel>(channel),
                 amount: amount.clone(),
                 idempotency_key: key,
             })
@@ -250,8 +250,8 @@ impl Model {
                 .await
                 .unwrap()
                 .into_inner();
-            if payment.status != "PENDING" {
-                return payment.status;
+            if payment.status().short() != "PENDING" {
+                return payment.status().short().to_owned();
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -298,7 +298,7 @@ impl Model {
                 .await
         };
         let outcome = match answer {
-            Ok(refund) => refund.into_inner().status,
+            Ok(refund) => refund.into_inner().status().short().to_owned(),
             Err(status)
                 if matches!(status.code(), Code::FailedPrecondition | Code::Unavailable) =>
             {

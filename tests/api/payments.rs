@@ -37,7 +37,7 @@ async fn create(
     app.payments
         .create_payment(pb::CreatePaymentRequest {
             account_no: "A-1".into(),
-            channel: channel.into(),
+            channel: wire::<pb::Channel>(channel),
             amount: amount.into(),
             idempotency_key: key.into(),
         })
@@ -59,7 +59,7 @@ async fn get(app: &mut TestApp, out_trade_no: &str) -> pb::Payment {
 async fn settled(app: &mut TestApp, out_trade_no: &str) -> pb::Payment {
     for _ in 0..100 {
         let payment = get(app, out_trade_no).await;
-        if payment.status != "PENDING" {
+        if payment.status().short() != "PENDING" {
             return payment;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -87,14 +87,14 @@ fn set_faults(app: &TestApp, channel: &str, faults: Faults) {
 async fn paid_once(app: &mut TestApp, channel: &str) {
     let order = create(app, channel, "", "order-1").await.unwrap();
     assert_eq!(
-        (order.status.as_str(), order.amount.as_str()),
+        (order.status().short(), order.amount.as_str()),
         ("PENDING", "35.50"),
         "amount defaults to the amount due"
     );
     assert!(!order.qr_code.is_empty());
     pay(app, channel, &order.out_trade_no);
     let paid = settled(app, &order.out_trade_no).await;
-    assert_eq!(paid.status, "SUCCEEDED");
+    assert_eq!(paid.status().short(), "SUCCEEDED");
     assert!(!paid.gateway_trade_no.is_empty());
     let account = app.account("A-1", "").await;
     assert_eq!(
@@ -115,7 +115,7 @@ async fn paid_once(app: &mut TestApp, channel: &str) {
         .into_inner();
     assert_eq!(
         (
-            bills.bills[0].status.as_str(),
+            bills.bills[0].status().short(),
             bills.bills[0].paid_amount.as_str()
         ),
         ("PAID", "35.50")
@@ -211,7 +211,8 @@ async fn a_lost_notification_is_recovered_by_querying_the_gateway() {
         pay(&app, channel, &order.out_trade_no);
         let paid = get(&mut app, &order.out_trade_no).await;
         assert_eq!(
-            paid.status, "SUCCEEDED",
+            paid.status().short(),
+            "SUCCEEDED",
             "{channel}: GetPayment queried the gateway"
         );
         assert_eq!(
@@ -254,7 +255,7 @@ async fn a_notification_for_a_different_amount_goes_to_suspense_and_is_never_app
             "{channel}"
         );
         assert_eq!(
-            get(&mut app, &order.out_trade_no).await.status,
+            get(&mut app, &order.out_trade_no).await.status().short(),
             "PENDING",
             "{channel}"
         );
@@ -302,7 +303,7 @@ async fn a_notification_with_a_bad_signature_is_refused_and_the_payment_is_recov
             "{channel}"
         );
         assert_eq!(
-            get(&mut app, &order.out_trade_no).await.status,
+            get(&mut app, &order.out_trade_no).await.status().short(),
             "PENDING",
             "{channel}: nothing trusted unverified"
         );
@@ -317,7 +318,7 @@ async fn a_notification_with_a_bad_signature_is_refused_and_the_payment_is_recov
         let paid = get(&mut app, &order.out_trade_no).await;
         assert_eq!(
             (
-                paid.status.as_str(),
+                paid.status().short(),
                 app.count("payments", "settled_by = 'QUERY'").await
             ),
             ("SUCCEEDED", 1),
@@ -398,7 +399,10 @@ async fn webhook_rules_hold_for_tampered_foreign_unknown_and_replayed_alipay_not
             .await,
         1
     );
-    assert_eq!(get(&mut app, &order.out_trade_no).await.status, "PENDING");
+    assert_eq!(
+        get(&mut app, &order.out_trade_no).await.status().short(),
+        "PENDING"
+    );
 
     let mut replies = Vec::new();
     for _ in 0..5 {
@@ -410,7 +414,10 @@ async fn webhook_rules_hold_for_tampered_foreign_unknown_and_replayed_alipay_not
     for (status, body) in futures::future::join_all(replies).await {
         assert_eq!((status, body.as_str()), (200, "success"));
     }
-    assert_eq!(get(&mut app, &order.out_trade_no).await.status, "SUCCEEDED");
+    assert_eq!(
+        get(&mut app, &order.out_trade_no).await.status().short(),
+        "SUCCEEDED"
+    );
     assert_eq!(
         app.count("journal_entries", "kind = 'PAYMENT_RECEIVED'")
             .await,
@@ -552,7 +559,7 @@ async fn a_counter_payment_pays_the_oldest_bill_and_the_rest_becomes_prepayment(
         .unwrap()
         .into_inner();
     assert_eq!(
-        (payment.status.as_str(), payment.channel.as_str()),
+        (payment.status().short(), payment.channel().short()),
         ("SUCCEEDED", "COUNTER")
     );
     let again = app
@@ -642,7 +649,7 @@ async fn prepayment_is_refunded_through_the_gateway_once_per_refund_number() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(done.status, "SUCCEEDED", "{channel}");
+        assert_eq!(done.status().short(), "SUCCEEDED", "{channel}");
         let again = app
             .payments
             .refund_payment(refund("60.00", "RF-1"))
@@ -660,7 +667,7 @@ async fn prepayment_is_refunded_through_the_gateway_once_per_refund_number() {
         let account = app.account("A-1", "").await;
         assert_eq!(account.prepayment_balance, "4.50", "{channel}");
         assert_eq!(
-            get(&mut app, &order.out_trade_no).await.status,
+            get(&mut app, &order.out_trade_no).await.status().short(),
             "PARTIALLY_REFUNDED"
         );
         let (debits, credits) = app.journal_totals().await;
@@ -690,7 +697,7 @@ async fn list_payments_by_account_and_by_business_day() {
         .payments
         .list_payments(pb::ListPaymentsRequest {
             business_date: day,
-            channel: "COUNTER".into(),
+            channel: pb::Channel::Counter.into(),
             ..Default::default()
         })
         .await

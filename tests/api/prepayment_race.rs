@@ -48,7 +48,7 @@ async fn staged(batch_size: u32) -> TestApp {
                     account_no: account_no.clone(),
                     holder_name: "张三".into(),
                     address: "1 Water St".into(),
-                    customer_class: "RESIDENTIAL".into(),
+                    customer_class: wire::<pb::CustomerClass>("RESIDENTIAL"),
                     household_size: 4,
                     tariff_code: "FLAT".into(),
                 })
@@ -78,7 +78,7 @@ async fn staged(batch_size: u32) -> TestApp {
                     meter_no: format!("M-{account_no}"),
                     index: 10,
                     read_on: today().to_string(),
-                    source: "ACTUAL".into(),
+                    source: wire::<pb::ReadingSource>("ACTUAL"),
                     reading_ref: String::new(),
                 })
                 .await

@@ -49,7 +49,7 @@ async fn a_reading_ref_makes_recording_idempotent() {
         meter_no: "M1".into(),
         index: 42,
         read_on: "2024-01-31".into(),
-        source: "SMART_METER".into(),
+        source: pb::ReadingSource::SmartMeter.into(),
         reading_ref: "smart-1".into(),
     };
     let first = app
@@ -100,7 +100,7 @@ async fn bad_readings_get_clear_errors() {
         read_on: "2024-01-31".into(),
         ..Default::default()
     };
-    bad_source.source = "GUESS".into();
+    bad_source.source = 999;
     assert_code(
         app.billing.record_reading(bad_source).await,
         Code::InvalidArgument,

@@ -75,7 +75,7 @@ pub(crate) async fn pay(
         .payments
         .create_payment(pb::CreatePaymentRequest {
             account_no: "A-1".into(),
-            channel: channel.into(),
+            channel: wire::<pb::Channel>(channel),
             amount: amount.into(),
             idempotency_key: key.into(),
         })
@@ -99,13 +99,13 @@ pub(crate) async fn pay(
     }
     if !lost {
         for _ in 0..100 {
-            if get(app, &order.out_trade_no).await.status != "PENDING" {
+            if get(app, &order.out_trade_no).await.status().short() != "PENDING" {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let paid = get(app, &order.out_trade_no).await;
-        assert_eq!(paid.status, "SUCCEEDED");
+        assert_eq!(paid.status().short(), "SUCCEEDED");
         assert_eq!(paid.business_date, yesterday());
     }
     order.out_trade_no
@@ -119,7 +119,7 @@ pub(crate) async fn run(
 ) -> Result<pb::ReconciliationRun, tonic::Status> {
     app.reconciliation
         .run_reconciliation(pb::RunReconciliationRequest {
-            channel: channel.into(),
+            channel: wire::<pb::Channel>(channel),
             business_date: date.into(),
             file: file.into(),
         })
@@ -131,8 +131,8 @@ pub(crate) async fn discrepancies(app: &mut TestApp, run_id: i64) -> Vec<pb::Dis
     app.reconciliation
         .list_discrepancies(pb::ListDiscrepanciesRequest {
             run_id,
-            class: String::new(),
-            state: String::new(),
+            class: pb::DiscrepancyClass::Unspecified.into(),
+            state: pb::DiscrepancyState::Unspecified.into(),
         })
         .await
         .unwrap()
@@ -145,7 +145,7 @@ async fn a_lost_notification_is_posted_once_by_reconciliation() {
     let (mut app, _statements) = app_paying_yesterday().await;
     pay(&mut app, "ALIPAY", "10.00", "k-1", false).await;
     let lost = pay(&mut app, "ALIPAY", "12.00", "k-2", true).await;
-    assert_eq!(get(&mut app, &lost).await.status, "PENDING");
+    assert_eq!(get(&mut app, &lost).await.status().short(), "PENDING");
     set_clocks(&app, chrono::Duration::zero());
 
     let first = run(&mut app, "ALIPAY", &yesterday(), "").await.unwrap();
@@ -158,20 +158,20 @@ async fn a_lost_notification_is_posted_once_by_reconciliation() {
         (1, "12.00")
     );
     assert_eq!(first.gateway_total, "22.00");
-    assert_eq!((first.open_count, first.status.as_str()), (0, "BALANCED"));
+    assert_eq!((first.open_count, first.status().short()), (0, "BALANCED"));
     let items = discrepancies(&mut app, first.run_id).await;
     assert_eq!(items.len(), 1);
     assert_eq!(
         (
-            items[0].class.as_str(),
-            items[0].state.as_str(),
+            items[0].class().short(),
+            items[0].state().short(),
             items[0].out_trade_no.as_str()
         ),
         ("GATEWAY_ONLY", "AUTO_RESOLVED", lost.as_str())
     );
     let posted = get(&mut app, &lost).await;
     assert_eq!(
-        (posted.status.as_str(), posted.business_date.clone()),
+        (posted.status().short(), posted.business_date.clone()),
         ("SUCCEEDED", yesterday())
     );
 
@@ -198,7 +198,7 @@ async fn an_unknown_order_goes_to_suspense_and_finance_resolves_it_with_an_audit
 
     let done = run(&mut app, "WECHAT", &yesterday(), "").await.unwrap();
     assert_eq!((done.gateway_only_count, done.open_count), (1, 1));
-    assert_eq!(done.status, "OPEN_EXCEPTIONS");
+    assert_eq!(done.status().short(), "OPEN_EXCEPTIONS");
     assert_eq!(
         app.count("suspense_items", "reason = 'UNKNOWN_ORDER'")
             .await,
@@ -206,13 +206,13 @@ async fn an_unknown_order_goes_to_suspense_and_finance_resolves_it_with_an_audit
     );
     let item = discrepancies(&mut app, done.run_id).await.remove(0);
     assert_eq!(
-        (item.class.as_str(), item.state.as_str()),
+        (item.class().short(), item.state().short()),
         ("GATEWAY_ONLY", "OPEN")
     );
 
     let resolve = |action: &str| pb::ResolveDiscrepancyRequest {
         discrepancy_id: item.discrepancy_id,
-        action: action.into(),
+        action: wire::<pb::DiscrepancyAction>(action),
         note: "customer paid a cancelled order; refund requested".into(),
         operator: "finance-1".into(),
     };
@@ -236,8 +236,8 @@ async fn an_unknown_order_goes_to_suspense_and_finance_resolves_it_with_an_audit
         .into_inner();
     assert_eq!(
         (
-            resolved.state.as_str(),
-            resolved.action.as_str(),
+            resolved.state().short(),
+            resolved.action().short(),
             resolved.operator.as_str()
         ),
         ("RESOLVED", "REFUND", "finance-1")
@@ -260,7 +260,7 @@ async fn an_unknown_order_goes_to_suspense_and_finance_resolves_it_with_an_audit
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((after.open_count, after.status.as_str()), (0, "BALANCED"));
+    assert_eq!((after.open_count, after.status().short()), (0, "BALANCED"));
 }
 
 #[tokio::test]
@@ -364,7 +364,7 @@ async fn a_cashier_close_records_over_and_short_without_touching_accounts() {
             over.expected.as_str(),
             over.counted.as_str(),
             over.difference.as_str(),
-            over.outcome.as_str()
+            over.outcome().short()
         ),
         ("15.00", "16.00", "1.00", "OVER")
     );
@@ -375,7 +375,7 @@ async fn a_cashier_close_records_over_and_short_without_touching_accounts() {
         .unwrap()
         .into_inner();
     assert_eq!(
-        (short.difference.as_str(), short.outcome.as_str()),
+        (short.difference.as_str(), short.outcome().short()),
         ("-0.50", "SHORT")
     );
     assert_code(
@@ -487,7 +487,7 @@ async fn a_new_statement_file_is_a_new_version_that_keeps_finance_resolutions() 
     app.reconciliation
         .resolve_discrepancy(pb::ResolveDiscrepancyRequest {
             discrepancy_id: item.discrepancy_id,
-            action: "EXPLAIN".into(),
+            action: pb::DiscrepancyAction::Explain.into(),
             note: "test payment by the gateway's support".into(),
             operator: "finance-1".into(),
         })
@@ -503,8 +503,8 @@ async fn a_new_statement_file_is_a_new_version_that_keeps_finance_resolutions() 
     let kept = discrepancies(&mut app, second.run_id).await.remove(0);
     assert_eq!(
         (
-            kept.state.as_str(),
-            kept.action.as_str(),
+            kept.state().short(),
+            kept.action().short(),
             kept.operator.as_str()
         ),
         ("RESOLVED", "EXPLAIN", "finance-1")
@@ -530,7 +530,7 @@ async fn two_concurrent_runs_of_one_day_record_one_run_and_post_once() {
     let mut a = app.reconciliation.clone();
     let mut b = app.reconciliation.clone();
     let request = || pb::RunReconciliationRequest {
-        channel: "WECHAT".into(),
+        channel: pb::Channel::Wechat.into(),
         business_date: yesterday(),
         file: String::new(),
     };
@@ -546,7 +546,7 @@ async fn two_concurrent_runs_of_one_day_record_one_run_and_post_once() {
         app.count("payments", "settled_by = 'RECONCILIATION'").await,
         1
     );
-    assert_eq!(get(&mut app, &lost).await.status, "SUCCEEDED");
+    assert_eq!(get(&mut app, &lost).await.status().short(), "SUCCEEDED");
     let (debits, credits) = app.journal_totals().await;
     assert_eq!(debits, credits);
 }
@@ -618,8 +618,8 @@ async fn a_payment_missing_from_the_statement_is_queried_and_never_reversed_auto
     let item = discrepancies(&mut app, done.run_id).await.remove(0);
     assert_eq!(
         (
-            item.class.as_str(),
-            item.state.as_str(),
+            item.class().short(),
+            item.state().short(),
             item.out_trade_no.as_str()
         ),
         ("LEDGER_ONLY", "OPEN", paid.as_str())
@@ -628,7 +628,7 @@ async fn a_payment_missing_from_the_statement_is_queried_and_never_reversed_auto
     // Finance cannot reverse money the gateway says it took.
     let refused = resolve(&mut app, item.discrepancy_id, "REVERSE").await;
     assert_eq!(refused.unwrap_err().code(), Code::FailedPrecondition);
-    assert_eq!(get(&mut app, &paid).await.status, "SUCCEEDED");
+    assert_eq!(get(&mut app, &paid).await.status().short(), "SUCCEEDED");
 }
 
 #[tokio::test]
@@ -640,7 +640,7 @@ async fn a_day_without_trades_is_an_empty_statement_not_an_error() {
     for channel in ["ALIPAY", "WECHAT"] {
         let done = run(&mut app, channel, &quiet_day, "").await.unwrap();
         assert_eq!(
-            (done.gateway_count, done.ledger_count, done.status.as_str()),
+            (done.gateway_count, done.ledger_count, done.status().short()),
             (0, 0, "BALANCED"),
             "{channel}"
         );
@@ -688,7 +688,7 @@ async fn items_held_near_midnight_are_settled_by_the_next_days_statement() {
         .unwrap();
     assert_eq!((first.ledger_only_count, first.open_count), (2, 2));
     let held = discrepancies(&mut app, first.run_id).await;
-    assert!(held.iter().all(|d| d.state == "HELD"), "{held:?}");
+    assert!(held.iter().all(|d| d.state().short() == "HELD"), "{held:?}");
 
     let next = run(&mut app, "WECHAT", &today().to_string(), "today.csv")
         .await
@@ -698,7 +698,7 @@ async fn items_held_near_midnight_are_settled_by_the_next_days_statement() {
     let settled = discrepancies(&mut app, first.run_id).await;
     let state = |number: &str| {
         let item = settled.iter().find(|d| d.out_trade_no == number).unwrap();
-        (item.state.clone(), item.note.clone(), item.discrepancy_id)
+        (item.state().short(), item.note.clone(), item.discrepancy_id)
     };
     let (found, note, found_id) = state(&late);
     assert_eq!(found, "AUTO_RESOLVED");
@@ -728,7 +728,7 @@ pub(crate) async fn resolve(
     app.reconciliation
         .resolve_discrepancy(pb::ResolveDiscrepancyRequest {
             discrepancy_id,
-            action: action.into(),
+            action: wire::<pb::DiscrepancyAction>(action),
             note: "checked with the gateway".into(),
             operator: "finance-1".into(),
         })
@@ -759,7 +759,7 @@ async fn finance_reverses_a_posted_payment_the_gateway_never_took() {
         .payments
         .create_payment(pb::CreatePaymentRequest {
             account_no: "A-1".into(),
-            channel: "ALIPAY".into(),
+            channel: pb::Channel::Alipay.into(),
             amount: "50.00".into(),
             idempotency_key: "k-forged".into(),
         })
@@ -778,7 +778,10 @@ async fn finance_reverses_a_posted_payment_the_gateway_never_took() {
         crate::payments::post_alipay(&app, &params, &key).await.0,
         200
     );
-    assert_eq!(get(&mut app, &order.out_trade_no).await.status, "SUCCEEDED");
+    assert_eq!(
+        get(&mut app, &order.out_trade_no).await.status().short(),
+        "SUCCEEDED"
+    );
     assert_ne!(amount_due(&mut app).await, owed);
     let bill = BillDay {
         seller_id: water_billing::app::gateways::SANDBOX_ALIPAY_SELLER_ID,
@@ -794,7 +797,7 @@ async fn finance_reverses_a_posted_payment_the_gateway_never_took() {
         .unwrap();
     let item = discrepancies(&mut app, done.run_id).await.remove(0);
     assert_eq!(
-        (item.class.as_str(), item.state.as_str()),
+        (item.class().short(), item.state().short()),
         ("LEDGER_ONLY", "OPEN")
     );
     assert!(item.note.contains("REVERSE proposed"), "{}", item.note);
@@ -805,7 +808,7 @@ async fn finance_reverses_a_posted_payment_the_gateway_never_took() {
         .await
         .unwrap();
     assert_eq!(
-        (reversed.state.as_str(), reversed.action.as_str()),
+        (reversed.state().short(), reversed.action().short()),
         ("RESOLVED", "REVERSE")
     );
     assert!(
@@ -813,7 +816,10 @@ async fn finance_reverses_a_posted_payment_the_gateway_never_took() {
         "{}",
         reversed.note
     );
-    assert_eq!(get(&mut app, &order.out_trade_no).await.status, "REVERSED");
+    assert_eq!(
+        get(&mut app, &order.out_trade_no).await.status().short(),
+        "REVERSED"
+    );
     assert_eq!(amount_due(&mut app).await, owed);
     assert_eq!(
         app.count("journal_entries", "kind = 'PAYMENT_REVERSED'")
@@ -845,7 +851,7 @@ async fn finance_refunds_a_duplicate_payment_once() {
     let done = run(&mut app, "WECHAT", &yesterday(), "").await.unwrap();
     assert_eq!((done.duplicate_count, done.open_count), (1, 1));
     let item = discrepancies(&mut app, done.run_id).await.remove(0);
-    assert_eq!(item.class, "DUPLICATE");
+    assert_eq!(item.class().short(), "DUPLICATE");
     assert_eq!(item.out_trade_no, second);
     let kept = &first;
     let refused = resolve(&mut app, item.discrepancy_id, "REVERSE").await;
@@ -854,7 +860,7 @@ async fn finance_refunds_a_duplicate_payment_once() {
     let refunded = resolve(&mut app, item.discrepancy_id, "REFUND")
         .await
         .unwrap();
-    assert_eq!(refunded.state, "RESOLVED");
+    assert_eq!(refunded.state().short(), "RESOLVED");
     let refund_no = format!("RC-{}", item.discrepancy_id);
     assert!(refunded.note.contains(&refund_no), "{}", refunded.note);
     assert_eq!(
@@ -865,7 +871,7 @@ async fn finance_refunds_a_duplicate_payment_once() {
     let again = resolve(&mut app, item.discrepancy_id, "REFUND").await;
     assert_eq!(again.unwrap_err().code(), Code::FailedPrecondition);
     assert_eq!(app.count("refunds", "1 = 1").await, 1);
-    assert_eq!(get(&mut app, kept).await.status, "SUCCEEDED");
+    assert_eq!(get(&mut app, kept).await.status().short(), "SUCCEEDED");
 }
 
 /// The scheduler's run of `channel` for yesterday, once it is recorded (bounded wait).
@@ -916,7 +922,7 @@ async fn the_scheduler_reconciles_yesterday_once_the_statements_are_published() 
         (wechat.matched_count, wechat.matched_amount.as_str()),
         (1, "10.00")
     );
-    assert_eq!((wechat.version, wechat.status.as_str()), (1, "BALANCED"));
+    assert_eq!((wechat.version, wechat.status().short()), (1, "BALANCED"));
     let alipay = scheduled_run(&mut app, "ALIPAY").await;
     assert_eq!(
         (alipay.matched_count, alipay.matched_amount.as_str()),

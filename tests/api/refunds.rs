@@ -44,7 +44,7 @@ async fn app_with_prepayment_using(channel: &str, settings: PaymentsConfig) -> (
         .payments
         .create_payment(pb::CreatePaymentRequest {
             account_no: "A-1".into(),
-            channel: channel.into(),
+            channel: wire::<pb::Channel>(channel),
             amount: "100.00".into(),
             idempotency_key: "overpay".into(),
         })
@@ -58,7 +58,12 @@ async fn app_with_prepayment_using(channel: &str, settings: PaymentsConfig) -> (
     }
     .unwrap();
     for _ in 0..100 {
-        if payment(&mut app, &order.out_trade_no).await.status != "PENDING" {
+        if payment(&mut app, &order.out_trade_no)
+            .await
+            .status()
+            .short()
+            != "PENDING"
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -137,10 +142,14 @@ async fn get_refund(app: &mut TestApp, refund_no: &str) -> pb::Refund {
 
 /// The refund is PENDING: the prepayment is reserved, the payment does not show it yet.
 async fn assert_pending(app: &mut TestApp, out_trade_no: &str, refund_no: &str, what: &str) {
-    assert_eq!(get_refund(app, refund_no).await.status, "PENDING", "{what}");
+    assert_eq!(
+        get_refund(app, refund_no).await.status().short(),
+        "PENDING",
+        "{what}"
+    );
     let order = payment(app, out_trade_no).await;
     assert_eq!(
-        (order.status.as_str(), order.refunded_amount.as_str()),
+        (order.status().short(), order.refunded_amount.as_str()),
         ("SUCCEEDED", "0.00"),
         "{what}: a payment shows a refund only once the gateway confirmed it"
     );
@@ -159,13 +168,13 @@ async fn assert_succeeded_once(
     refund_no: &str,
 ) {
     assert_eq!(
-        get_refund(app, refund_no).await.status,
+        get_refund(app, refund_no).await.status().short(),
         "SUCCEEDED",
         "{channel}"
     );
     let order = payment(app, out_trade_no).await;
     assert_eq!(
-        (order.status.as_str(), order.refunded_amount.as_str()),
+        (order.status().short(), order.refunded_amount.as_str()),
         ("PARTIALLY_REFUNDED", "60.00"),
         "{channel}"
     );
@@ -265,7 +274,7 @@ async fn a_signed_answer_with_renamed_fields_leaves_the_refund_pending_and_its_m
         );
         // A retry with the same number is the same refund: the gateway recognises it.
         let retried = refund(&mut app, &order, "60.00", "RF-1").await.unwrap();
-        assert_eq!(retried.status, "SUCCEEDED", "{channel}");
+        assert_eq!(retried.status().short(), "SUCCEEDED", "{channel}");
         assert_succeeded_once(&mut app, channel, &order, "RF-1").await;
     }
 }
@@ -283,7 +292,7 @@ async fn a_wechat_refund_that_ends_closed_or_abnormal_stays_pending_and_reserved
             },
         );
         let answered = refund(&mut app, &order, "60.00", "RF-1").await.unwrap();
-        assert_eq!(answered.status, "PENDING", "{status}");
+        assert_eq!(answered.status().short(), "PENDING", "{status}");
         let sweep = app.app.sweep_refunds().await.unwrap();
         assert_eq!((sweep.looked_at, sweep.settled), (1, 0), "{status}");
         assert_pending(&mut app, &order, "RF-1", status).await;
@@ -312,7 +321,10 @@ async fn a_definitive_refusal_fails_the_refund_and_a_late_verified_success_is_ra
             refund(&mut app, &order, "60.00", "RF-1").await,
             Code::FailedPrecondition,
         );
-        assert_eq!(get_refund(&mut app, "RF-1").await.status, "FAILED");
+        assert_eq!(
+            get_refund(&mut app, "RF-1").await.status().short(),
+            "FAILED"
+        );
         assert_eq!(prepayment(&mut app).await, "64.50", "{channel}: restored");
         let raised = "reason = 'REFUND_PAID_AFTER_FAILURE' AND amount_fen = 6000";
         for _ in 0..100 {
@@ -327,12 +339,12 @@ async fn a_definitive_refusal_fails_the_refund_and_a_late_verified_success_is_ra
             "{channel}: the money that left twice is raised for finance"
         );
         assert_eq!(
-            get_refund(&mut app, "RF-1").await.status,
+            get_refund(&mut app, "RF-1").await.status().short(),
             "FAILED",
             "{channel}"
         );
         let order_now = payment(&mut app, &order).await;
-        assert_eq!(order_now.status, "SUCCEEDED", "{channel}");
+        assert_eq!(order_now.status().short(), "SUCCEEDED", "{channel}");
         assert_eq!(gateway_refunded_fen(&app, channel, &order), 6000);
         let (debits, credits) = app.journal_totals().await;
         assert_eq!(debits, credits, "{channel}");
@@ -343,7 +355,7 @@ async fn a_definitive_refusal_fails_the_refund_and_a_late_verified_success_is_ra
 async fn get_refund_and_list_refunds_read_without_asking_the_gateway() {
     let (mut app, order) = app_with_prepayment("ALIPAY").await;
     let done = refund(&mut app, &order, "10.00", "RF-1").await.unwrap();
-    assert_eq!(done.status, "SUCCEEDED");
+    assert_eq!(done.status().short(), "SUCCEEDED");
     assert!(!done.completed_at.is_empty() && !done.gateway_refund_id.is_empty());
     set_faults(
         &app,
@@ -358,7 +370,10 @@ async fn get_refund_and_list_refunds_read_without_asking_the_gateway() {
         Code::Unavailable,
     );
     let calls_left = faults(&app, "ALIPAY").refund_unavailable_next;
-    assert_eq!(get_refund(&mut app, "RF-2").await.status, "PENDING");
+    assert_eq!(
+        get_refund(&mut app, "RF-2").await.status().short(),
+        "PENDING"
+    );
     assert_eq!(get_refund(&mut app, "RF-1").await, done);
     let listed = app
         .payments
@@ -371,7 +386,7 @@ async fn get_refund_and_list_refunds_read_without_asking_the_gateway() {
         .refunds;
     let numbers: Vec<(&str, &str)> = listed
         .iter()
-        .map(|r| (r.refund_no.as_str(), r.status.as_str()))
+        .map(|r| (r.refund_no.as_str(), r.status().short()))
         .collect();
     assert_eq!(numbers, [("RF-1", "SUCCEEDED"), ("RF-2", "PENDING")]);
     assert_eq!(
@@ -455,7 +470,7 @@ async fn the_background_refund_sweeper_settles_a_refund_left_pending_by_an_outag
         Code::Unavailable,
     );
     for _ in 0..100 {
-        if get_refund(&mut app, "RF-1").await.status != "PENDING" {
+        if get_refund(&mut app, "RF-1").await.status().short() != "PENDING" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

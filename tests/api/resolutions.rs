@@ -19,7 +19,7 @@ use crate::reconciliation::{
 fn resolution(discrepancy_id: i64, action: &str, operator: &str) -> pb::ResolveDiscrepancyRequest {
     pb::ResolveDiscrepancyRequest {
         discrepancy_id,
-        action: action.into(),
+        action: wire::<pb::DiscrepancyAction>(action),
         note: "duplicate confirmed with the customer".into(),
         operator: operator.into(),
     }
@@ -76,7 +76,7 @@ async fn two_concurrent_refund_resolutions_of_a_duplicate_refund_it_once() {
     let done = run(&mut app, "WECHAT", &yesterday(), "").await.unwrap();
     let item = discrepancies(&mut app, done.run_id).await.remove(0);
     assert_eq!(
-        (item.class.as_str(), item.state.as_str()),
+        (item.class().short(), item.state().short()),
         ("DUPLICATE", "OPEN")
     );
     let before = prepayment(&mut app).await;
@@ -97,7 +97,7 @@ async fn two_concurrent_refund_resolutions_of_a_duplicate_refund_it_once() {
         "{lost:?}"
     );
     assert_eq!(
-        (won.state.as_str(), won.action.as_str()),
+        (won.state().short(), won.action().short()),
         ("RESOLVED", "REFUND")
     );
     let refund_no = format!("RC-{}", item.discrepancy_id);
@@ -172,18 +172,18 @@ async fn a_refund_racing_a_write_off_pays_only_if_it_won_the_claim() {
             .await;
         let rows = trail(&app, id).await;
         if refund.is_ok() {
-            assert_eq!((now.action.as_str(), refunds), ("REFUND", 1));
+            assert_eq!((now.action().short(), refunds), ("REFUND", 1));
             assert!(rows.iter().all(|a| a == "REFUND"), "{rows:?}");
         } else {
             // No money moved for the claim that lost, and the trail says only what happened.
             assert_eq!(
-                (now.action.as_str(), refunds),
+                (now.action().short(), refunds),
                 ("WRITE_OFF", 0),
                 "{delay_ms} ms"
             );
             assert_eq!(rows, ["WRITE_OFF"]);
         }
-        assert_eq!(now.state, "RESOLVED");
+        assert_eq!(now.state().short(), "RESOLVED");
     }
     let (debits, credits) = app.journal_totals().await;
     assert_eq!(debits, credits);
@@ -211,7 +211,7 @@ async fn a_refund_resolution_that_cannot_be_paid_gives_the_claim_back() {
     let refused = resolve(&mut app, item.discrepancy_id, "REFUND").await;
     assert_eq!(refused.unwrap_err().code(), Code::FailedPrecondition);
     let open = discrepancies(&mut app, done.run_id).await.remove(0);
-    assert_eq!(open.state, "OPEN");
+    assert_eq!(open.state().short(), "OPEN");
     assert_eq!(app.count("refunds", "1 = 1").await, 0);
     assert_eq!(
         trail(&app, item.discrepancy_id).await,
@@ -221,7 +221,7 @@ async fn a_refund_resolution_that_cannot_be_paid_gives_the_claim_back() {
     let explained = resolve(&mut app, item.discrepancy_id, "EXPLAIN")
         .await
         .unwrap();
-    assert_eq!(explained.state, "RESOLVED");
+    assert_eq!(explained.state().short(), "RESOLVED");
 }
 
 /// Account A-1 pays 50.00 by Alipay through a signed notification for a trade the gateway
@@ -233,7 +233,7 @@ async fn reversed_order(app: &mut TestApp, dir: &std::path::Path, key: &PrivateK
         .payments
         .create_payment(pb::CreatePaymentRequest {
             account_no: "A-1".into(),
-            channel: "ALIPAY".into(),
+            channel: wire::<pb::Channel>("ALIPAY"),
             amount: "50.00".into(),
             idempotency_key: "k-forged".into(),
         })
@@ -256,10 +256,13 @@ async fn reversed_order(app: &mut TestApp, dir: &std::path::Path, key: &PrivateK
     std::fs::write(dir.join("empty.csv"), gbk(&bill.detail_csv())).unwrap();
     let done = run(app, "ALIPAY", &yesterday(), "empty.csv").await.unwrap();
     let item = discrepancies(app, done.run_id).await.remove(0);
-    assert_eq!(item.class, "LEDGER_ONLY");
+    assert_eq!(item.class().short(), "LEDGER_ONLY");
     let reversed = resolve(app, item.discrepancy_id, "REVERSE").await.unwrap();
-    assert_eq!(reversed.state, "RESOLVED");
-    assert_eq!(get(app, &order.out_trade_no).await.status, "REVERSED");
+    assert_eq!(reversed.state().short(), "RESOLVED");
+    assert_eq!(
+        get(app, &order.out_trade_no).await.status().short(),
+        "REVERSED"
+    );
     order.out_trade_no
 }
 
@@ -283,7 +286,10 @@ async fn a_verified_notification_for_a_reversed_order_goes_to_suspense_once() {
         assert_eq!((status, body.as_str()), (200, "success"));
     }
 
-    assert_eq!(get(&mut app, &out_trade_no).await.status, "REVERSED");
+    assert_eq!(
+        get(&mut app, &out_trade_no).await.status().short(),
+        "REVERSED"
+    );
     assert_eq!(amount_due(&mut app).await, owed);
     assert_eq!(prepayment(&mut app).await, held);
     assert_eq!(
@@ -296,8 +302,8 @@ async fn a_verified_notification_for_a_reversed_order_goes_to_suspense_once() {
     let item = &items[0];
     assert_eq!(
         (
-            item.class.as_str(),
-            item.state.as_str(),
+            item.class().short(),
+            item.state().short(),
             item.run_id,
             item.out_trade_no.as_str(),
             item.gateway_amount.as_str(),
@@ -325,7 +331,7 @@ async fn a_verified_notification_for_a_reversed_order_goes_to_suspense_once() {
     let explained = resolve(&mut app, item.discrepancy_id, "EXPLAIN")
         .await
         .unwrap();
-    assert_eq!(explained.state, "RESOLVED");
+    assert_eq!(explained.state().short(), "RESOLVED");
     assert_eq!(trail(&app, item.discrepancy_id).await, ["OPEN", "EXPLAIN"]);
 }
 
@@ -351,12 +357,12 @@ async fn reconciliation_holds_a_reversed_order_the_gateway_took_later_in_suspens
     let items = discrepancies(&mut app, done.run_id).await;
     let found = items
         .iter()
-        .find(|d| d.class == "GATEWAY_ONLY" && d.out_trade_no == out_trade_no)
+        .find(|d| d.class().short() == "GATEWAY_ONLY" && d.out_trade_no == out_trade_no)
         .unwrap_or_else(|| panic!("{items:?}"));
     let standalone = discrepancies(&mut app, 0).await;
     assert_eq!(standalone.len(), 1, "{standalone:?}");
-    assert_eq!(standalone[0].class, "PAID_AFTER_REVERSAL");
-    assert_eq!(found.state, "AUTO_RESOLVED");
+    assert_eq!(standalone[0].class().short(), "PAID_AFTER_REVERSAL");
+    assert_eq!(found.state().short(), "AUTO_RESOLVED");
     assert!(
         found
             .note
@@ -364,7 +370,10 @@ async fn reconciliation_holds_a_reversed_order_the_gateway_took_later_in_suspens
         "{}",
         found.note
     );
-    assert_eq!(get(&mut app, &out_trade_no).await.status, "REVERSED");
+    assert_eq!(
+        get(&mut app, &out_trade_no).await.status().short(),
+        "REVERSED"
+    );
     assert_eq!(amount_due(&mut app).await, owed);
     assert_eq!(prepayment(&mut app).await, held);
     assert_eq!(
@@ -394,8 +403,8 @@ async fn a_discrepancy_with_a_corrupt_state_is_an_internal_error_not_a_default()
         .reconciliation
         .list_discrepancies(pb::ListDiscrepanciesRequest {
             run_id: 0,
-            class: String::new(),
-            state: "SETTLED".into(),
+            class: 0,
+            state: UNKNOWN_ENUM_NUMBER,
         })
         .await;
     assert_eq!(unknown.unwrap_err().code(), Code::InvalidArgument);
@@ -493,7 +502,7 @@ async fn a_refund_claimed_before_a_crash_is_continued_by_the_next_refund_request
         .unwrap()
         .into_inner();
     assert_eq!(
-        (continued.state.as_str(), continued.refund_no.as_str()),
+        (continued.state().short(), continued.refund_no.as_str()),
         ("RESOLVED", refund_no.as_str())
     );
     assert_eq!(app.count("refunds", "1 = 1").await, 1);
