@@ -3,7 +3,8 @@
 //! duplicated notifications, counter payments, refunds of either) through the real service and
 //! the loopback gateways, checking after every step what must never break:
 //! - every journal entry balances;
-//! - each account's prepayment is its journal balance and never below zero;
+//! - each account's prepayment is its journal balance (and the balance the account row
+//!   stores) and never below zero;
 //! - no bill is paid beyond its total, and its status says what it was paid;
 //! - no fen is created or lost: per account, the money that arrived equals what its bills
 //!   received, plus its prepayment, plus what was refunded (or is reserved for a refund);
@@ -340,6 +341,17 @@ impl Model {
             .await;
         if let Some((account, balance)) = prepayment.iter().find(|(_, v)| **v < 0) {
             return Err(format!("account {account} has prepayment {balance} fen"));
+        }
+        let column = self
+            .pairs("SELECT id AS k, prepayment_fen AS v FROM accounts")
+            .await;
+        for (account, stored) in &column {
+            let journal = prepayment.get(account).copied().unwrap_or(0);
+            if *stored != journal {
+                return Err(format!(
+                    "account {account} stores prepayment {stored} fen, its journal says {journal}"
+                ));
+            }
         }
         let arrived = self
             .pairs(
