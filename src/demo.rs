@@ -16,7 +16,7 @@ use clap::Args;
 use crate::app::App;
 use crate::app::accounts::{NewAccount, NewMeter};
 use crate::app::closures::NewClosure;
-use crate::app::gateways::{Sandbox, SandboxKeys};
+use crate::startup::gateways::{Sandbox, SandboxKeys};
 use crate::app::payments::NewPayment;
 use crate::app::readings::NewReading;
 use crate::config::{BillingConfig, DatabaseConfig, PaymentsConfig, ServeConfig};

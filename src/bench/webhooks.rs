@@ -14,7 +14,7 @@ use sea_orm::{EntityTrait, Set};
 use tokio::sync::Semaphore;
 
 use super::billing::{bench_database, describe, peak_rss_mib, report};
-use crate::app::gateways::{SANDBOX_ALIPAY_APP_ID, SANDBOX_ALIPAY_SELLER_ID, SandboxKeys};
+use crate::startup::gateways::{SANDBOX_ALIPAY_APP_ID, SANDBOX_ALIPAY_SELLER_ID, SandboxKeys};
 use crate::app::notifications::{RawNotification, record};
 use crate::app::settlement::{PENDING, PaidEvidence, PaymentChannel, settle};
 use crate::config::{BillingConfig, DatabaseConfig, ServeConfig};

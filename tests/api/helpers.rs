@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use sea_orm::{ConnectionTrait, Database};
 use tonic::transport::Channel;
-use water_billing::app::gateways::{Sandbox, SandboxKeys};
+use water_billing::startup::gateways::{Sandbox, SandboxKeys};
 use water_billing::config::{
     BillingConfig, DatabaseConfig, PaymentsConfig, ReconcileScheduleConfig, ServeConfig,
 };
