@@ -439,7 +439,10 @@ mod tests {
             PaymentSettings::from(PaymentsConfig::default()),
             PaymentSettings::default()
         );
-        let parsed = match Cli::try_parse_from(["water-billing", "serve"]).unwrap().command {
+        let parsed = match Cli::try_parse_from(["water-billing", "serve"])
+            .unwrap()
+            .command
+        {
             Command::Serve(config) => config.payments,
             other => panic!("parsed as {other:?}"),
         };

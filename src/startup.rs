@@ -10,8 +10,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::app::gateways::Gateways;
 use crate::app::App;
+use crate::app::gateways::Gateways;
 use crate::config::ServeConfig;
 use crate::scheduler::DailyReconciliation;
 

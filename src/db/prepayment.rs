@@ -74,10 +74,7 @@ pub async fn lock_accounts(
 }
 
 /// Locks one account and reads it inside the lock.
-pub async fn lock_account(
-    txn: &impl ConnectionTrait,
-    account_id: i64,
-) -> DbResult<account::Model> {
+pub async fn lock_account(txn: &impl ConnectionTrait, account_id: i64) -> DbResult<account::Model> {
     lock_accounts(txn, &[account_id])
         .await?
         .into_iter()

@@ -8,15 +8,14 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
+use super::DbResult;
+pub use super::corrupt;
 use super::entity::{
     bill, bill_segment, bill_usage, closure, journal_posting, reading, tariff_version,
 };
-pub use super::corrupt;
-use super::DbResult;
 use crate::domain::bill_status::{BillBalance, BillStatus};
 use crate::domain::calendar::DateRange;
 use crate::domain::journal::Ledger;

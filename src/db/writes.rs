@@ -58,8 +58,7 @@ struct IssuedBills {
 }
 
 fn int(value: u64) -> DbResult<i64> {
-    i64::try_from(value)
-        .map_err(|_| DbError::OutOfRange(format!("{value} is too large to store")))
+    i64::try_from(value).map_err(|_| DbError::OutOfRange(format!("{value} is too large to store")))
 }
 
 impl BillRows {
@@ -158,10 +157,7 @@ impl BillRows {
     ) -> DbResult<()> {
         for segment in &draft.segments {
             let key = meters.get(&segment.meter_no).ok_or_else(|| {
-                DbError::Refused(format!(
-                    "meter {} is not on the account",
-                    segment.meter_no
-                ))
+                DbError::Refused(format!("meter {} is not on the account", segment.meter_no))
             })?;
             let last_actual_read_on = if segment.actual_index.is_some() {
                 segment.read_on

@@ -31,7 +31,6 @@ impl Gateways {
     }
 }
 
-
 fn missing(channel: &str, names: &[(&str, bool)]) -> Option<String> {
     let absent: Vec<&str> = names
         .iter()

@@ -659,8 +659,8 @@ fn pay_yesterday_at(app: &TestApp, hour: u32, minute: u32) {
 
 #[tokio::test]
 async fn items_held_near_midnight_are_settled_by_the_next_days_statement() {
-    use water_billing::startup::gateways::{SANDBOX_WECHAT_APP_ID, SANDBOX_WECHAT_MCH_ID};
     use water_billing::sandbox::wechat::bill::BillDay;
+    use water_billing::startup::gateways::{SANDBOX_WECHAT_APP_ID, SANDBOX_WECHAT_MCH_ID};
     let (mut app, dir) = app_paying_yesterday().await;
     pay_yesterday_at(&app, 23, 57);
     let late = pay(&mut app, "WECHAT", "3.00", "k-1", false).await;
