@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::app::reconciliation::{CashierClose, RunView};
-use crate::app::{App, BillingSettings, gateways::Gateways};
+use crate::app::{App, gateways::Gateways};
 use crate::config::ReconcileArgs;
 use crate::db::entity::discrepancy;
 use crate::domain::money::Money;
@@ -21,7 +21,7 @@ fn yuan(fen: i64) -> String {
 }
 
 async fn build_app(args: &ReconcileArgs) -> anyhow::Result<App> {
-    let settings = BillingSettings::from_config(&args.billing).map_err(anyhow::Error::msg)?;
+    let settings = args.billing.settings().map_err(anyhow::Error::msg)?;
     let db = crate::db::connect(&args.database)
         .await
         .with_context(|| format!("connecting to {}", args.database.redacted_url()))?;

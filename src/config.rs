@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::app::{BillingSettings, PaymentSettings};
+use crate::db::ConnectSettings;
+use crate::domain::late_fee::{FeeRounding, LateFeePolicy};
 use crate::domain::reconcile_schedule::{RETRY_EVERY_S_MAX, TimeOfDay};
 
 #[derive(Debug, Parser)]
@@ -154,7 +157,7 @@ pub struct ServeConfig {
     pub schedule: ReconcileScheduleConfig,
     /// Keys for the sandbox (tests load fixtures; `serve --sandbox` generates fresh ones).
     #[arg(skip)]
-    pub sandbox_keys: crate::app::gateways::SandboxKeys,
+    pub sandbox_keys: crate::startup::gateways::SandboxKeys,
 }
 
 /// Alipay (public-key mode). A channel missing any setting is disabled and says which one.
@@ -351,6 +354,71 @@ impl Default for BillingConfig {
     }
 }
 
+impl BillingConfig {
+    /// The billing parameters, checked: the use cases only ever see valid ones.
+    pub fn settings(&self) -> Result<BillingSettings, String> {
+        let config = self;
+        let rounding = match config.late_fee_rounding.as_str() {
+            "TRUNCATE" => FeeRounding::Truncate,
+            "HALF_UP" => FeeRounding::HalfUp,
+            other => {
+                return Err(format!(
+                    "late fee rounding {other:?} is not TRUNCATE or HALF_UP"
+                ));
+            }
+        };
+        if config.late_fee_rate_per_day.is_sign_negative() {
+            return Err("the late fee rate per day cannot be negative".to_owned());
+        }
+        if !(1..=10_000).contains(&config.cycle_batch_size) {
+            return Err("the billing cycle batch size must be between 1 and 10000".to_owned());
+        }
+        Ok(BillingSettings {
+            due_days: config.due_days,
+            late_fee: LateFeePolicy {
+                rate_per_day: config.late_fee_rate_per_day,
+                rounding,
+                cap_at_principal: config.late_fee_cap,
+            },
+            rollover_max_m3: config.rollover_max_m3,
+            cycle_batch_size: config.cycle_batch_size as usize,
+        })
+    }
+}
+
+impl From<PaymentsConfig> for PaymentSettings {
+    fn from(config: PaymentsConfig) -> Self {
+        let PaymentsConfig {
+            pending_query_after_s,
+            sweep_interval_s,
+            sweep_batch_max,
+            refund_query_after_s,
+            refund_sweep_interval_s,
+            refund_sweep_batch_max,
+            statement_dir,
+        } = config;
+        Self {
+            pending_query_after_s,
+            sweep_interval_s,
+            sweep_batch_max,
+            refund_query_after_s,
+            refund_sweep_interval_s,
+            refund_sweep_batch_max,
+            statement_dir,
+        }
+    }
+}
+
+impl From<&DatabaseConfig> for ConnectSettings {
+    fn from(config: &DatabaseConfig) -> Self {
+        Self {
+            url: config.database_url.clone(),
+            pool_max: config.db_pool_max,
+            acquire_timeout_ms: config.db_acquire_timeout_ms,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -363,6 +431,32 @@ mod tests {
             Command::Serve(config) => Ok(config.schedule),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_use_cases_default_pacing_is_the_settings_default() {
+        assert_eq!(
+            PaymentSettings::from(PaymentsConfig::default()),
+            PaymentSettings::default()
+        );
+        let parsed = match Cli::try_parse_from(["water-billing", "serve"])
+            .unwrap()
+            .command
+        {
+            Command::Serve(config) => config.payments,
+            other => panic!("parsed as {other:?}"),
+        };
+        assert_eq!(PaymentSettings::from(parsed), PaymentSettings::default());
+    }
+
+    #[test]
+    fn the_default_billing_settings_are_valid() {
+        let settings = BillingConfig::default().settings().unwrap();
+        assert_eq!(settings.due_days, BillingSettings::default().due_days);
+        assert_eq!(
+            settings.cycle_batch_size,
+            BillingSettings::default().cycle_batch_size
+        );
     }
 
     #[test]

@@ -16,7 +16,6 @@ use clap::Args;
 use crate::app::App;
 use crate::app::accounts::{NewAccount, NewMeter};
 use crate::app::closures::NewClosure;
-use crate::app::gateways::{Sandbox, SandboxKeys};
 use crate::app::payments::NewPayment;
 use crate::app::readings::NewReading;
 use crate::config::{BillingConfig, DatabaseConfig, PaymentsConfig, ServeConfig};
@@ -26,6 +25,7 @@ use crate::domain::tariff::{CustomerClass, PriceChange, TariffVersion, Tier};
 use crate::gateway::beijing::beijing_date;
 use crate::sandbox::delivery::DeliveryPolicy;
 use crate::sandbox::faults::Faults;
+use crate::startup::gateways::{Sandbox, SandboxKeys};
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {

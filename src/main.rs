@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(config) => water_billing::bench::run(config).await,
         Command::Sandbox(args) => {
-            let (sandbox, env) = water_billing::app::gateways::run_standalone(&args).await?;
+            let (sandbox, env) = water_billing::startup::gateways::run_standalone(&args).await?;
             tracing::info!(
                 alipay = %sandbox.alipay.gateway_url(),
                 wechat = %sandbox.wechat.base_url(),

@@ -10,10 +10,14 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::app::gateways::{Gateways, Sandbox};
-use crate::app::{App, BillingSettings};
+use crate::app::App;
+use crate::app::gateways::Gateways;
 use crate::config::ServeConfig;
 use crate::scheduler::DailyReconciliation;
+
+pub mod gateways;
+
+use self::gateways::Sandbox;
 
 pub struct Server {
     app: App,
@@ -26,7 +30,7 @@ pub struct Server {
 
 impl Server {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
-        let settings = BillingSettings::from_config(&config.billing).map_err(anyhow::Error::msg)?;
+        let settings = config.billing.settings().map_err(anyhow::Error::msg)?;
         let daily = DailyReconciliation::from_config(&config.schedule)?;
         let db = crate::db::connect(&config.database)
             .await
@@ -45,7 +49,7 @@ impl Server {
         let http_base = format!("http://{}", http.local_addr()?);
         let (gateways, sandbox) = if config.sandbox {
             let (gateways, sandbox) =
-                crate::app::gateways::sandbox(&http_base, config.sandbox_keys.clone()).await?;
+                gateways::sandbox(&http_base, config.sandbox_keys.clone()).await?;
             tracing::info!(
                 alipay = %sandbox.alipay.base_url(),
                 wechat = %sandbox.wechat.base_url(),

@@ -327,5 +327,6 @@ async fn insert_meter(
 }
 
 pub fn digits_of(meter: &meter::Model) -> AppResult<u8> {
-    u8::try_from(meter.register_digits).map_err(|e| queries::corrupt("meter register digits", e))
+    Ok(u8::try_from(meter.register_digits)
+        .map_err(|e| queries::corrupt("meter register digits", e))?)
 }

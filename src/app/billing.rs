@@ -259,10 +259,6 @@ pub fn check_period(period: Period, issued_on: NaiveDate, today: NaiveDate) -> A
     Ok(())
 }
 
-pub fn bill_no(period: Period, account_no: &str) -> String {
-    format!("B{:04}{:02}-{account_no}", period.year, period.month)
-}
-
 /// Inserts `rows` in `txn` and commits it; on error the transaction is rolled back (dropped).
 pub async fn write_and_commit(txn: DatabaseTransaction, rows: BillRows) -> AppResult<()> {
     rows.insert(&txn).await?;

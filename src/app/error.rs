@@ -4,6 +4,8 @@
 
 use sea_orm::{DbErr, SqlErr};
 
+use crate::db::DbError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// Malformed or impossible input → `INVALID_ARGUMENT`.
@@ -51,6 +53,20 @@ impl AppError {
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
         Self::Database(err)
+    }
+}
+
+/// The database adapter's refusals mapped once: a corrupt row stays an internal database
+/// error (its detail logged, never returned), the typed refusals keep the codes they answer.
+impl From<DbError> for AppError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Database(err) => Self::Database(err),
+            corrupt @ DbError::Corrupt(_) => Self::Database(DbErr::Custom(corrupt.to_string())),
+            DbError::NotFound(message) => Self::NotFound(message),
+            DbError::Refused(message) => Self::FailedPrecondition(message),
+            DbError::OutOfRange(message) => Self::InvalidArgument(message),
+        }
     }
 }
 

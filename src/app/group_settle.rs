@@ -243,7 +243,8 @@ pub(crate) async fn post_all(
     insert_chunked::<payment_allocation::Entity, _>(txn, allocations).await?;
     insert_chunked::<journal_entry::Entity, _>(txn, heads).await?;
     insert_chunked::<journal_posting::Entity, _>(txn, postings).await?;
-    prepayment::adjust_prepayments(txn, &prepayment_deltas).await
+    prepayment::adjust_prepayments(txn, &prepayment_deltas).await?;
+    Ok(())
 }
 
 #[cfg(test)]

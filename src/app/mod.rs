@@ -28,11 +28,10 @@ use sea_orm::DatabaseConnection;
 
 pub use error::{AppError, AppResult};
 
-use crate::config::BillingConfig;
 use crate::domain::calendar::beijing_today;
-use crate::domain::late_fee::{FeeRounding, LateFeePolicy};
+use crate::domain::late_fee::LateFeePolicy;
 
-/// The billing parameters, parsed once at start-up.
+/// The billing parameters, parsed once at start-up (`config::BillingConfig::settings`).
 #[derive(Debug, Clone)]
 pub struct BillingSettings {
     pub due_days: u32,
@@ -41,33 +40,38 @@ pub struct BillingSettings {
     pub cycle_batch_size: usize,
 }
 
-impl BillingSettings {
-    pub fn from_config(config: &BillingConfig) -> Result<Self, String> {
-        let rounding = match config.late_fee_rounding.as_str() {
-            "TRUNCATE" => FeeRounding::Truncate,
-            "HALF_UP" => FeeRounding::HalfUp,
-            other => {
-                return Err(format!(
-                    "late fee rounding {other:?} is not TRUNCATE or HALF_UP"
-                ));
-            }
-        };
-        if config.late_fee_rate_per_day.is_sign_negative() {
-            return Err("the late fee rate per day cannot be negative".to_owned());
+/// Pacing of the payment and refund background work, read once at start-up (from
+/// `config::PaymentsConfig`; the defaults here are its defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentSettings {
+    /// A PENDING order older than this is refreshed by a gateway query.
+    pub pending_query_after_s: u64,
+    /// How often the payment sweeper looks for stale PENDING orders.
+    pub sweep_interval_s: u64,
+    /// Orders the payment sweeper handles per round, at most.
+    pub sweep_batch_max: u64,
+    /// A PENDING refund older than this is settled by a refund query.
+    pub refund_query_after_s: u64,
+    /// How often the refund sweeper looks for PENDING refunds.
+    pub refund_sweep_interval_s: u64,
+    /// Refunds the refund sweeper queries per round, at most.
+    pub refund_sweep_batch_max: u64,
+    /// The only directory `RunReconciliation` may read statement files from; `None` refuses
+    /// file imports through the API.
+    pub statement_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self {
+            pending_query_after_s: 180,
+            sweep_interval_s: 60,
+            sweep_batch_max: 100,
+            refund_query_after_s: 60,
+            refund_sweep_interval_s: 30,
+            refund_sweep_batch_max: 100,
+            statement_dir: None,
         }
-        if !(1..=10_000).contains(&config.cycle_batch_size) {
-            return Err("the billing cycle batch size must be between 1 and 10000".to_owned());
-        }
-        Ok(Self {
-            due_days: config.due_days,
-            late_fee: LateFeePolicy {
-                rate_per_day: config.late_fee_rate_per_day,
-                rounding,
-                cap_at_principal: config.late_fee_cap,
-            },
-            rollover_max_m3: config.rollover_max_m3,
-            cycle_batch_size: config.cycle_batch_size as usize,
-        })
     }
 }
 
@@ -93,7 +97,7 @@ pub struct App {
     pub db: DatabaseConnection,
     pub settings: BillingSettings,
     pub gateways: gateways::Gateways,
-    pub payments: crate::config::PaymentsConfig,
+    pub payments: PaymentSettings,
     /// The webhook group committer, once started (`start_committer`).
     pub committer: Option<committer::Committer>,
 }
@@ -113,10 +117,10 @@ impl App {
     pub fn with_gateways(
         mut self,
         gateways: gateways::Gateways,
-        payments: crate::config::PaymentsConfig,
+        payments: impl Into<PaymentSettings>,
     ) -> Self {
         self.gateways = gateways;
-        self.payments = payments;
+        self.payments = payments.into();
         self
     }
 

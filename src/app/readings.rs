@@ -12,10 +12,10 @@ use super::tariffs::to_i64;
 use super::validate;
 use super::{App, AppError, AppResult};
 use crate::db::entity::{meter, reading};
-use crate::domain::reading::{ReadingError, check_index, forward_volume};
+use crate::domain::reading::{ReadingError, ReadingStatus, check_index, forward_volume};
 
-pub const ACCEPTED: &str = "ACCEPTED";
-pub const REJECTED: &str = "REJECTED";
+pub const ACCEPTED: &str = ReadingStatus::Accepted.as_str();
+pub const REJECTED: &str = ReadingStatus::Rejected.as_str();
 const SOURCES: [&str; 3] = ["ACTUAL", "SMART_METER", "ESTIMATED"];
 const READING_REF_LEN_MAX: usize = 64;
 

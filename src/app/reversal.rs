@@ -104,7 +104,7 @@ pub async fn reverse_payment(
         bills: rows
             .iter()
             .map(queries::booked_bill)
-            .collect::<AppResult<_>>()?,
+            .collect::<crate::db::DbResult<_>>()?,
         prepayment: Money::from_fen(account.prepayment_fen),
     };
     let channel = PaymentChannel::parse(&order.channel)?;

@@ -143,7 +143,7 @@ pub async fn settle(
     let next = match decided {
         Ok(next) => next,
         Err(PaymentRefusal::AlreadyPosted) => return Ok(SettleOutcome::AlreadyPosted),
-        Err(other) => return Err(queries::corrupt("payment", other)),
+        Err(other) => return Err(queries::corrupt("payment", other).into()),
     };
     let business_date = beijing_date(evidence.paid_at);
     // Conditional on the states a payment may be posted from: of two writers that asked the
@@ -202,7 +202,7 @@ pub async fn post_to_account(
         bills: rows
             .iter()
             .map(queries::booked_bill)
-            .collect::<AppResult<_>>()?,
+            .collect::<crate::db::DbResult<_>>()?,
         prepayment: Money::from_fen(account.prepayment_fen),
     };
     let terms = Terms {
@@ -233,7 +233,7 @@ pub async fn post_to_account(
 /// A refusal of the posting rule: nothing was written (the caller's transaction rolls back).
 /// A payment row's state; a text that is none of ours is a corrupt row, never a default.
 pub(crate) fn payment_status(order: &payment::Model) -> AppResult<PaymentStatus> {
-    PaymentStatus::parse(&order.status).map_err(|e| queries::corrupt("payment", e))
+    Ok(PaymentStatus::parse(&order.status).map_err(|e| queries::corrupt("payment", e))?)
 }
 
 /// The stored texts of `states`, for a conditional update.
@@ -289,7 +289,8 @@ pub(crate) fn allocation_row(
 /// Serialises writers on one account: the account row is the lock on its bills and
 /// prepayment (`db::prepayment`). Take it before reading either.
 pub async fn lock_account(txn: &impl ConnectionTrait, account_id: i64) -> AppResult<()> {
-    prepayment::lock_account(txn, account_id).await.map(drop)
+    prepayment::lock_account(txn, account_id).await?;
+    Ok(())
 }
 
 /// Appends a balanced journal entry under a unique key, and moves the account's prepayment
@@ -311,12 +312,13 @@ pub async fn write_entry(
     match (prepayment::prepayment_delta_fen(entry), account_id) {
         (0, _) => Ok(()),
         (delta_fen, Some(account_id)) => {
-            prepayment::adjust_prepayment(txn, account_id, delta_fen).await
+            Ok(prepayment::adjust_prepayment(txn, account_id, delta_fen).await?)
         }
         (_, None) => Err(queries::corrupt(
             "journal entry",
             format!("{key} moves prepayment but names no account"),
-        )),
+        )
+        .into()),
     }
 }
 

@@ -54,9 +54,10 @@ impl App {
             query = query.filter(tariff_version::Column::Code.eq(code));
         }
         let rows = query.all(&self.db).await?;
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(crate::db::queries::tariff_from_row)
-            .collect()
+            .collect::<crate::db::DbResult<_>>()?)
     }
 }
 

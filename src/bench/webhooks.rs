@@ -14,7 +14,6 @@ use sea_orm::{EntityTrait, Set};
 use tokio::sync::Semaphore;
 
 use super::billing::{bench_database, describe, peak_rss_mib, report};
-use crate::app::gateways::{SANDBOX_ALIPAY_APP_ID, SANDBOX_ALIPAY_SELLER_ID, SandboxKeys};
 use crate::app::notifications::{RawNotification, record};
 use crate::app::settlement::{PENDING, PaidEvidence, PaymentChannel, settle};
 use crate::config::{BillingConfig, DatabaseConfig, ServeConfig};
@@ -22,6 +21,7 @@ use crate::db::entity::{account, payment};
 use crate::gateway::alipay::notify::notification_sign_content;
 use crate::gateway::alipay::sign::{Params, form_body};
 use crate::gateway::keys::PrivateKey;
+use crate::startup::gateways::{SANDBOX_ALIPAY_APP_ID, SANDBOX_ALIPAY_SELLER_ID, SandboxKeys};
 
 #[derive(Debug, Clone, Args)]
 pub struct WebhookBench {

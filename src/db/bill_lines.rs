@@ -4,8 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::queries::corrupt;
-use crate::app::AppResult;
+use super::{DbResult, corrupt};
 use crate::domain::rating::BillLine;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,7 +17,7 @@ pub struct StoredLine {
 }
 
 /// The JSON text of `lines`, numbered from 1 in bill order.
-pub fn encode(lines: &[BillLine]) -> AppResult<String> {
+pub fn encode(lines: &[BillLine]) -> DbResult<String> {
     let stored = lines
         .iter()
         .enumerate()
@@ -31,12 +30,12 @@ pub fn encode(lines: &[BillLine]) -> AppResult<String> {
                 amount_fen: line.amount.to_fen(),
             })
         })
-        .collect::<AppResult<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     serde_json::to_string(&stored).map_err(|e| corrupt("bill lines", e))
 }
 
 /// The lines of a stored bill, in line order.
-pub fn decode(json: &str) -> AppResult<Vec<StoredLine>> {
+pub fn decode(json: &str) -> DbResult<Vec<StoredLine>> {
     let mut lines: Vec<StoredLine> =
         serde_json::from_str(json).map_err(|e| corrupt("bill lines", e))?;
     lines.sort_by_key(|line| line.line_no);

@@ -6,10 +6,13 @@
 
 pub mod bill_lines;
 pub mod entity;
+mod error;
 mod nodelay;
 pub mod prepayment;
 pub mod queries;
 pub mod writes;
+
+pub use error::{DbError, DbResult, corrupt};
 
 use std::time::Duration;
 
@@ -18,8 +21,6 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
     Statement, TransactionTrait,
 };
-
-use crate::config::DatabaseConfig;
 
 /// How long a SQLite connection waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
@@ -30,11 +31,21 @@ pub const SQLITE_ROW_BUFFER_ROWS: usize = 4_096;
 /// Arbitrary but fixed key of the PostgreSQL advisory lock that serialises migrations.
 const MIGRATION_LOCK_KEY: i64 = 0x5742_4D49_4752; // "WBMIGR"
 
-pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(config.database_url.clone());
+/// What a connection pool needs; `config` maps the `BILLING_DATABASE_URL` / `BILLING_DB_*`
+/// settings into it, so this adapter never sees flags.
+#[derive(Debug, Clone)]
+pub struct ConnectSettings {
+    pub url: String,
+    pub pool_max: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+pub async fn connect(settings: impl Into<ConnectSettings>) -> Result<DatabaseConnection, DbErr> {
+    let config = settings.into();
+    let mut options = ConnectOptions::new(config.url.clone());
     options
-        .max_connections(config.db_pool_max)
-        .acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
+        .max_connections(config.pool_max)
+        .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
         .connect_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
@@ -45,7 +56,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
                 .foreign_keys(true)
                 .row_buffer_size(SQLITE_ROW_BUFFER_ROWS)
         });
-    let port = postgres_port(&config.database_url);
+    let port = postgres_port(&config.url);
     options.map_sqlx_postgres_pool_opts(move |pool| {
         pool.after_connect(move |_connection, _meta| {
             Box::pin(async move {

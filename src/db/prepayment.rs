@@ -19,7 +19,7 @@ use sea_orm::{
 };
 
 use super::entity::account;
-use crate::app::{AppError, AppResult};
+use super::{DbError, DbResult};
 use crate::domain::journal::{JournalEntry, Ledger};
 
 /// The constraint's name as migration 6 created it (applied migrations never change).
@@ -40,9 +40,9 @@ pub struct NegativePrepayment {
     pub taken_fen: i64,
 }
 
-impl From<NegativePrepayment> for AppError {
+impl From<NegativePrepayment> for DbError {
     fn from(err: NegativePrepayment) -> Self {
-        AppError::FailedPrecondition(err.to_string())
+        DbError::Refused(err.to_string())
     }
 }
 
@@ -51,7 +51,7 @@ impl From<NegativePrepayment> for AppError {
 pub async fn lock_accounts(
     txn: &impl ConnectionTrait,
     ids: &[i64],
-) -> AppResult<Vec<account::Model>> {
+) -> DbResult<Vec<account::Model>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -74,15 +74,12 @@ pub async fn lock_accounts(
 }
 
 /// Locks one account and reads it inside the lock.
-pub async fn lock_account(
-    txn: &impl ConnectionTrait,
-    account_id: i64,
-) -> AppResult<account::Model> {
+pub async fn lock_account(txn: &impl ConnectionTrait, account_id: i64) -> DbResult<account::Model> {
     lock_accounts(txn, &[account_id])
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| AppError::NotFound(format!("account id {account_id} does not exist")))
+        .ok_or_else(|| DbError::NotFound(format!("account id {account_id} does not exist")))
 }
 
 /// What `entry` does to the PREPAYMENT ledger: credits minus debits, in fen.
@@ -100,7 +97,7 @@ pub async fn adjust_prepayment(
     txn: &impl ConnectionTrait,
     account_id: i64,
     delta_fen: i64,
-) -> AppResult<()> {
+) -> DbResult<()> {
     if delta_fen == 0 {
         return Ok(());
     }
@@ -128,7 +125,7 @@ pub async fn adjust_prepayment(
             taken_fen: -delta_fen,
         }
         .into()),
-        None => Err(AppError::NotFound(format!(
+        None => Err(DbError::NotFound(format!(
             "account id {account_id} does not exist"
         ))),
     }
@@ -139,7 +136,7 @@ pub async fn adjust_prepayment(
 pub async fn adjust_prepayments(
     txn: &impl ConnectionTrait,
     deltas: &BTreeMap<i64, i64>,
-) -> AppResult<()> {
+) -> DbResult<()> {
     let moving: Vec<(i64, i64)> = deltas
         .iter()
         .filter(|(_, delta)| **delta != 0)
@@ -160,7 +157,7 @@ pub async fn adjust_prepayments(
             .await
             .map_err(from_db)?;
         if moved.rows_affected != chunk.len() as u64 {
-            return Err(super::queries::corrupt(
+            return Err(super::corrupt(
                 "prepayment update",
                 format!("moved {} of {} accounts", moved.rows_affected, chunk.len()),
             ));
@@ -170,14 +167,14 @@ pub async fn adjust_prepayments(
 }
 
 /// A database error, with the prepayment constraint's violation made a typed refusal.
-pub fn from_db(err: DbErr) -> AppError {
+pub fn from_db(err: DbErr) -> DbError {
     if is_negative_prepayment(&err) {
         tracing::error!(error = %err, "a write would have left a prepayment negative");
-        return AppError::FailedPrecondition(
+        return DbError::Refused(
             "the write would leave an account's prepayment negative; nothing was changed".into(),
         );
     }
-    AppError::Database(err)
+    DbError::Database(err)
 }
 
 /// Whether the prepayment constraint refused the statement (both databases name it).

@@ -8,19 +8,20 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
+use super::DbResult;
+pub use super::corrupt;
 use super::entity::{
     bill, bill_segment, bill_usage, closure, journal_posting, reading, tariff_version,
 };
-use crate::app::{AppError, AppResult};
 use crate::domain::bill_status::{BillBalance, BillStatus};
 use crate::domain::calendar::DateRange;
 use crate::domain::journal::Ledger;
 use crate::domain::money::{Money, UnitPrice};
 use crate::domain::posting::BookedBill;
+use crate::domain::reading::ReadingStatus;
 use crate::domain::tariff::{CustomerClass, PriceChange, TariffVersion, decode_tiers};
 
 /// How sparse a batch's ids may be for [`ids_in`] to read them as one range: at most this
@@ -48,13 +49,8 @@ fn dense_range(ids: &[i64]) -> Option<(i64, i64)> {
     ((max - min).saturating_add(1) <= RANGE_SPREAD_MAX.saturating_mul(count)).then_some((min, max))
 }
 
-/// A stored row that no longer parses is a bug or a tampered database, never caller input.
-pub fn corrupt(what: &str, detail: impl std::fmt::Display) -> AppError {
-    AppError::Database(DbErr::Custom(format!("corrupt {what}: {detail}")))
-}
-
 /// A bill row as the posting rule sees it; a status that is none of the four is corrupt.
-pub fn booked_bill(row: &bill::Model) -> AppResult<BookedBill> {
+pub fn booked_bill(row: &bill::Model) -> DbResult<BookedBill> {
     let status = BillStatus::parse(&row.status).map_err(|e| corrupt("bill", e))?;
     Ok(BookedBill {
         bill_no: row.bill_no.clone(),
@@ -72,7 +68,7 @@ pub fn booked_bill(row: &bill::Model) -> AppResult<BookedBill> {
 pub async fn open_bills(
     db: &impl ConnectionTrait,
     account_ids: &[i64],
-) -> AppResult<Vec<bill::Model>> {
+) -> DbResult<Vec<bill::Model>> {
     let open: Vec<&str> = BillStatus::OPEN.iter().map(|s| s.as_str()).collect();
     Ok(bill::Entity::find()
         .filter(bill::Column::AccountId.is_in(account_ids.iter().copied()))
@@ -83,7 +79,7 @@ pub async fn open_bills(
         .await?)
 }
 
-pub fn tariff_from_row(row: tariff_version::Model) -> AppResult<TariffVersion> {
+pub fn tariff_from_row(row: tariff_version::Model) -> DbResult<TariffVersion> {
     let bad = |detail: String| corrupt("tariff version", detail);
     Ok(TariffVersion {
         customer_class: CustomerClass::parse(&row.customer_class)
@@ -104,7 +100,7 @@ pub fn tariff_from_row(row: tariff_version::Model) -> AppResult<TariffVersion> {
 /// All tariff versions, grouped by code.
 pub async fn tariff_versions_by_code(
     db: &impl ConnectionTrait,
-) -> AppResult<HashMap<String, Vec<TariffVersion>>> {
+) -> DbResult<HashMap<String, Vec<TariffVersion>>> {
     let rows = tariff_version::Entity::find().all(db).await?;
     let mut by_code: HashMap<String, Vec<TariffVersion>> = HashMap::new();
     for row in rows {
@@ -121,7 +117,7 @@ pub async fn tariff_versions_by_code(
 pub async fn prepayment_balances(
     db: &impl ConnectionTrait,
     account_ids: &[i64],
-) -> AppResult<HashMap<i64, Money>> {
+) -> DbResult<HashMap<i64, Money>> {
     let rows: Vec<(Option<i64>, i64, i64)> = journal_posting::Entity::find()
         .select_only()
         .column(journal_posting::Column::AccountId)
@@ -144,7 +140,7 @@ pub async fn billed_by_year(
     db: &impl ConnectionTrait,
     account_ids: &[i64],
     year_min: i32,
-) -> AppResult<HashMap<i64, BTreeMap<i32, u64>>> {
+) -> DbResult<HashMap<i64, BTreeMap<i32, u64>>> {
     let rows: Vec<(i64, i32, i64)> = bill_usage::Entity::find()
         .select_only()
         .column(bill_usage::Column::AccountId)
@@ -175,7 +171,7 @@ pub async fn recent_actual_volumes(
     db: &impl ConnectionTrait,
     account_ids: &[i64],
     period: crate::domain::calendar::Period,
-) -> AppResult<HashMap<i64, Vec<u64>>> {
+) -> DbResult<HashMap<i64, Vec<u64>>> {
     let mut oldest = period;
     for _ in 0..ESTIMATE_HISTORY_PERIODS {
         oldest = oldest.prev();
@@ -209,7 +205,7 @@ pub async fn recent_actual_volumes(
 pub async fn last_segments(
     db: &impl ConnectionTrait,
     meter_ids: &[i64],
-) -> AppResult<HashMap<i64, bill_segment::Model>> {
+) -> DbResult<HashMap<i64, bill_segment::Model>> {
     if meter_ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -248,10 +244,10 @@ pub async fn readings_between(
     meter_ids: &[i64],
     after: NaiveDate,
     up_to: NaiveDate,
-) -> AppResult<Vec<reading::Model>> {
+) -> DbResult<Vec<reading::Model>> {
     Ok(reading::Entity::find()
         .filter(ids_in(reading::Column::MeterId, meter_ids))
-        .filter(reading::Column::Status.eq(crate::app::readings::ACCEPTED))
+        .filter(reading::Column::Status.eq(ReadingStatus::Accepted.as_str()))
         .filter(reading::Column::ReadOn.gt(after))
         .filter(reading::Column::ReadOn.lte(up_to))
         .order_by_asc(reading::Column::ReadOn)
@@ -261,7 +257,7 @@ pub async fn readings_between(
 }
 
 /// The date ranges on which late fees are waived (closures that say so).
-pub async fn late_fee_waivers(db: &impl ConnectionTrait) -> AppResult<Vec<DateRange>> {
+pub async fn late_fee_waivers(db: &impl ConnectionTrait) -> DbResult<Vec<DateRange>> {
     let rows = closure::Entity::find()
         .filter(closure::Column::WaiveLateFees.eq(true))
         .all(db)

@@ -13,10 +13,9 @@ use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, Set};
 
 use super::entity::{account, bill, bill_segment, bill_usage, journal_entry, journal_posting};
-use crate::app::billing::bill_no;
-use crate::app::{AppError, AppResult};
+use super::{DbError, DbResult};
 use crate::domain::bill_status::BillBalance;
-use crate::domain::billing::DraftBill;
+use crate::domain::billing::{DraftBill, bill_no};
 use crate::domain::calendar::Period;
 use crate::domain::journal::{JournalEntry, bill_issued, prepayment_applied};
 use crate::domain::rating::BillLine;
@@ -58,9 +57,8 @@ struct IssuedBills {
     lines: Vec<BillLine>,
 }
 
-fn int(value: u64) -> AppResult<i64> {
-    i64::try_from(value)
-        .map_err(|_| AppError::InvalidArgument(format!("{value} is too large to store")))
+fn int(value: u64) -> DbResult<i64> {
+    i64::try_from(value).map_err(|_| DbError::OutOfRange(format!("{value} is too large to store")))
 }
 
 impl BillRows {
@@ -78,12 +76,12 @@ impl BillRows {
         period: Period,
         draft: &DraftBill,
         meters: &HashMap<String, MeterKey>,
-    ) -> AppResult<()> {
+    ) -> DbResult<()> {
         let number = bill_no(period, &account.account_no);
         let total_fen = draft.total.to_fen();
         let applied_fen = draft.prepayment_applied.to_fen();
         let status = BillBalance::issued(draft.total, draft.prepayment_applied)
-            .map_err(|e| AppError::FailedPrecondition(format!("bill {number}: {e}")))?
+            .map_err(|e| DbError::Refused(format!("bill {number}: {e}")))?
             .status;
         self.bills.push(bill::ActiveModel {
             bill_no: Set(number.clone()),
@@ -156,13 +154,10 @@ impl BillRows {
         number: &str,
         draft: &DraftBill,
         meters: &HashMap<String, MeterKey>,
-    ) -> AppResult<()> {
+    ) -> DbResult<()> {
         for segment in &draft.segments {
             let key = meters.get(&segment.meter_no).ok_or_else(|| {
-                AppError::FailedPrecondition(format!(
-                    "meter {} is not on the account",
-                    segment.meter_no
-                ))
+                DbError::Refused(format!("meter {} is not on the account", segment.meter_no))
             })?;
             let last_actual_read_on = if segment.actual_index.is_some() {
                 segment.read_on
@@ -216,7 +211,7 @@ impl BillRows {
 
     /// Inserts every row and takes the applied prepayment off the accounts; the caller owns the
     /// transaction and holds the accounts' rows (`db::prepayment::lock_accounts`).
-    pub async fn insert(mut self, db: &impl ConnectionTrait) -> AppResult<()> {
+    pub async fn insert(mut self, db: &impl ConnectionTrait) -> DbResult<()> {
         self.push_issue_entries();
         insert_chunked::<bill::Entity, _>(db, self.bills).await?;
         insert_chunked::<bill_segment::Entity, _>(db, self.segments).await?;
@@ -227,7 +222,7 @@ impl BillRows {
     }
 }
 
-pub(crate) async fn insert_chunked<E, A>(db: &impl ConnectionTrait, rows: Vec<A>) -> AppResult<()>
+pub(crate) async fn insert_chunked<E, A>(db: &impl ConnectionTrait, rows: Vec<A>) -> DbResult<()>
 where
     E: EntityTrait,
     A: sea_orm::ActiveModelTrait<Entity = E> + Send,
@@ -249,7 +244,7 @@ where
 /// PostgreSQL only: `INSERT INTO t (cols) SELECT * FROM UNNEST($1::type[], ...)`, binding one
 /// array per column instead of one parameter per value (several times faster for big batches).
 /// A column set on some rows must be set on all of them.
-async fn insert_unnest<E, A>(db: &impl ConnectionTrait, rows: &[A]) -> AppResult<()>
+async fn insert_unnest<E, A>(db: &impl ConnectionTrait, rows: &[A]) -> DbResult<()>
 where
     E: EntityTrait,
     A: sea_orm::ActiveModelTrait<Entity = E> + Send,
@@ -267,10 +262,7 @@ where
     for row in rows {
         for (array, column) in arrays.iter_mut().zip(&columns) {
             let value = row.get(*column).into_value().ok_or_else(|| {
-                AppError::Database(sea_orm::DbErr::Custom(format!(
-                    "column {} not set for insert",
-                    column.as_str()
-                )))
+                super::corrupt("insert", format!("column {} not set", column.as_str()))
             })?;
             array.push(value);
         }
@@ -286,10 +278,7 @@ where
             .into_value()
             .unwrap_or(Value::String(None));
         let pg_type = pg_array_type(&sample).ok_or_else(|| {
-            AppError::Database(sea_orm::DbErr::Custom(format!(
-                "no array type for {}",
-                column.as_str()
-            )))
+            super::corrupt("insert", format!("no array type for {}", column.as_str()))
         })?;
         let has_null = array.iter().any(|v| !v.is_some());
         let array_type = sample.array_type();

@@ -317,6 +317,12 @@ fn segment_span(account: &AccountSnapshot, segments: &[Segment]) -> (NaiveDate, 
     (from, latest_read_on.unwrap_or(from).max(from))
 }
 
+/// The number of an account's bill for a period, `B<yyyy><mm>-<account_no>`: an account gets
+/// at most one bill per period, so the number is the bill's natural key.
+pub fn bill_no(period: Period, account_no: &str) -> String {
+    format!("B{:04}{:02}-{account_no}", period.year, period.month)
+}
+
 #[cfg(test)]
 #[path = "billing_tests.rs"]
 mod tests;

@@ -161,10 +161,47 @@ pub fn apply_estimate(state: MeterState, estimate_m3: u64, digits: u8) -> MeterS
     }
 }
 
+/// Whether a stored reading bills: ACCEPTED readings do; a REJECTED one (an implausible
+/// rollover) is kept for review and never bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadingStatus {
+    Accepted,
+    Rejected,
+}
+
+/// A stored reading status that is neither ACCEPTED nor REJECTED.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{input:?} is not ACCEPTED or REJECTED")]
+pub struct UnknownReadingStatus {
+    pub input: String,
+}
+
+impl ReadingStatus {
+    pub const ALL: [ReadingStatus; 2] = [ReadingStatus::Accepted, ReadingStatus::Rejected];
+
+    /// The stored spelling (the `readings.status` column).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReadingStatus::Accepted => "ACCEPTED",
+            ReadingStatus::Rejected => "REJECTED",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<ReadingStatus, UnknownReadingStatus> {
+        ReadingStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == input)
+            .ok_or_else(|| UnknownReadingStatus {
+                input: input.to_owned(),
+            })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
     use proptest::prelude::*;
 
     #[test]
@@ -280,5 +317,14 @@ mod tests {
             prop_assert_eq!(estimate + billed, actual.max(estimate));
             prop_assert_eq!(state.last_actual_index, reading);
         }
+    }
+
+    #[test]
+    fn reading_statuses_round_trip_and_an_unknown_one_is_refused() {
+        for status in ReadingStatus::ALL {
+            assert_eq!(ReadingStatus::parse(status.as_str()), Ok(status));
+        }
+        assert!(ReadingStatus::parse("accepted").is_err());
+        assert!(ReadingStatus::parse("").is_err());
     }
 }

@@ -41,7 +41,7 @@ where
 
 /// A stored or computed text that is none of the enum's values.
 fn corrupt(what: &str, text: &str) -> AppError {
-    crate::db::queries::corrupt(what, format!("unknown value {text:?}"))
+    crate::db::corrupt(what, format!("unknown value {text:?}")).into()
 }
 
 // ------------------------------------------------------------------ channel

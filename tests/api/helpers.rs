@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 
 use sea_orm::{ConnectionTrait, Database};
 use tonic::transport::Channel;
-use water_billing::app::gateways::{Sandbox, SandboxKeys};
 use water_billing::config::{
     BillingConfig, DatabaseConfig, PaymentsConfig, ReconcileScheduleConfig, ServeConfig,
 };
@@ -16,6 +15,7 @@ use water_billing::grpc::pb::payment_service_client::PaymentServiceClient;
 use water_billing::grpc::pb::reconciliation_service_client::ReconciliationServiceClient;
 use water_billing::grpc::pb::tariff_service_client::TariffServiceClient;
 use water_billing::sandbox::delivery::DeliveryPolicy;
+use water_billing::startup::gateways::{Sandbox, SandboxKeys};
 
 pub struct TestApp {
     pub payments: PaymentServiceClient<Channel>,

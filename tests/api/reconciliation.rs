@@ -389,7 +389,7 @@ async fn a_cashier_close_records_over_and_short_without_touching_accounts() {
 
 /// Yesterday's WeChat bill as the simulator would serve it, built from its trades.
 fn wechat_bill_text(app: &TestApp) -> String {
-    use water_billing::app::gateways::{SANDBOX_WECHAT_APP_ID, SANDBOX_WECHAT_MCH_ID};
+    use water_billing::startup::gateways::{SANDBOX_WECHAT_APP_ID, SANDBOX_WECHAT_MCH_ID};
     let day = today() - chrono::Days::new(1);
     let trades = app.sandbox.as_ref().unwrap().wechat.trades();
     let payments: Vec<_> = trades
@@ -565,7 +565,7 @@ async fn an_alipay_statement_file_finance_already_has_is_imported_as_zip_or_csv(
         .filter(|t| t.business_date == Some(day))
         .collect();
     let bill = BillDay {
-        seller_id: water_billing::app::gateways::SANDBOX_ALIPAY_SELLER_ID,
+        seller_id: water_billing::startup::gateways::SANDBOX_ALIPAY_SELLER_ID,
         day,
         payments: &payments,
         refunds: &[],
@@ -594,7 +594,7 @@ async fn an_alipay_statement_file_finance_already_has_is_imported_as_zip_or_csv(
 
 #[tokio::test]
 async fn a_payment_missing_from_the_statement_is_queried_and_never_reversed_automatically() {
-    use water_billing::app::gateways::{SANDBOX_WECHAT_APP_ID, SANDBOX_WECHAT_MCH_ID};
+    use water_billing::startup::gateways::{SANDBOX_WECHAT_APP_ID, SANDBOX_WECHAT_MCH_ID};
     let (mut app, dir) = app_paying_yesterday().await;
     let paid = pay(&mut app, "WECHAT", "10.00", "k-1", false).await;
     set_clocks(&app, chrono::Duration::zero());
@@ -659,8 +659,8 @@ fn pay_yesterday_at(app: &TestApp, hour: u32, minute: u32) {
 
 #[tokio::test]
 async fn items_held_near_midnight_are_settled_by_the_next_days_statement() {
-    use water_billing::app::gateways::{SANDBOX_WECHAT_APP_ID, SANDBOX_WECHAT_MCH_ID};
     use water_billing::sandbox::wechat::bill::BillDay;
+    use water_billing::startup::gateways::{SANDBOX_WECHAT_APP_ID, SANDBOX_WECHAT_MCH_ID};
     let (mut app, dir) = app_paying_yesterday().await;
     pay_yesterday_at(&app, 23, 57);
     let late = pay(&mut app, "WECHAT", "3.00", "k-1", false).await;
@@ -784,7 +784,7 @@ async fn finance_reverses_a_posted_payment_the_gateway_never_took() {
     );
     assert_ne!(amount_due(&mut app).await, owed);
     let bill = BillDay {
-        seller_id: water_billing::app::gateways::SANDBOX_ALIPAY_SELLER_ID,
+        seller_id: water_billing::startup::gateways::SANDBOX_ALIPAY_SELLER_ID,
         day: today() - chrono::Days::new(1),
         payments: &[],
         refunds: &[],

@@ -247,7 +247,7 @@ async fn reversed_order(app: &mut TestApp, dir: &std::path::Path, key: &PrivateK
     params.insert("gmt_payment".into(), paid_at.to_string());
     assert_eq!(post_alipay(app, &params, key).await.0, 200);
     let bill = BillDay {
-        seller_id: water_billing::app::gateways::SANDBOX_ALIPAY_SELLER_ID,
+        seller_id: water_billing::startup::gateways::SANDBOX_ALIPAY_SELLER_ID,
         day: today() - chrono::Days::new(1),
         payments: &[],
         refunds: &[],

@@ -93,8 +93,9 @@ async fn migrations_can_run_again_on_a_migrated_database() {
 #[tokio::test]
 async fn the_standalone_sandbox_writes_settings_that_enable_both_channels() {
     use std::collections::HashMap;
-    use water_billing::app::gateways::{Gateways, run_standalone};
+    use water_billing::app::gateways::Gateways;
     use water_billing::config::{AlipayArgs, SandboxArgs, WechatArgs};
+    use water_billing::startup::gateways::run_standalone;
     let dir = tempfile::tempdir().unwrap();
     let args = SandboxArgs {
         keys_dir: dir.path().join("keys"),
