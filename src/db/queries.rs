@@ -21,6 +21,7 @@ use crate::domain::calendar::DateRange;
 use crate::domain::journal::Ledger;
 use crate::domain::money::{Money, UnitPrice};
 use crate::domain::posting::BookedBill;
+use crate::domain::reading::ReadingStatus;
 use crate::domain::tariff::{CustomerClass, PriceChange, TariffVersion, decode_tiers};
 
 /// How sparse a batch's ids may be for [`ids_in`] to read them as one range: at most this
@@ -251,7 +252,7 @@ pub async fn readings_between(
 ) -> AppResult<Vec<reading::Model>> {
     Ok(reading::Entity::find()
         .filter(ids_in(reading::Column::MeterId, meter_ids))
-        .filter(reading::Column::Status.eq(crate::app::readings::ACCEPTED))
+        .filter(reading::Column::Status.eq(ReadingStatus::Accepted.as_str()))
         .filter(reading::Column::ReadOn.gt(after))
         .filter(reading::Column::ReadOn.lte(up_to))
         .order_by_asc(reading::Column::ReadOn)
