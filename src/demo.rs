@@ -21,6 +21,7 @@ use crate::app::readings::NewReading;
 use crate::config::{BillingConfig, DatabaseConfig, PaymentsConfig, ServeConfig};
 use crate::domain::calendar::Period;
 use crate::domain::money::UnitPrice;
+use crate::domain::reading::ReadingSource;
 use crate::domain::tariff::{CustomerClass, PriceChange, TariffVersion, Tier};
 use crate::gateway::beijing::beijing_date;
 use crate::sandbox::delivery::DeliveryPolicy;
@@ -219,7 +220,7 @@ async fn build_city(app: &App, accounts: u32, today: NaiveDate) -> anyhow::Resul
                     meter_no: format!("M-{n:05}"),
                     index,
                     read_on: read_on.to_string(),
-                    source: "ACTUAL".into(),
+                    source: Some(ReadingSource::Actual),
                     reading_ref: String::new(),
                 };
                 app.record_reading(reading).await?;

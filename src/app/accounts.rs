@@ -249,7 +249,7 @@ impl App {
             &old,
             old_final_index,
             replaced_on,
-            "ACTUAL",
+            crate::domain::reading::ReadingSource::Actual,
             None,
             Ok(volume),
         )

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::notifications::{OwnedRaw, Verified};
 use super::{App, AppError, AppResult};
+use crate::domain::evidence::NotificationOutcome;
 
 /// Notifications applied in one transaction, at most.
 const BATCH_MAX: usize = 64;
@@ -22,7 +23,7 @@ const QUEUE_MAX: usize = 4_096;
 struct Job {
     verified: Verified,
     raw: OwnedRaw,
-    reply: oneshot::Sender<AppResult<&'static str>>,
+    reply: oneshot::Sender<AppResult<NotificationOutcome>>,
 }
 
 /// The handlers' side: a bounded queue to the committer tasks.
@@ -54,7 +55,11 @@ impl Committer {
         Self { sender }
     }
 
-    pub async fn submit(&self, verified: Verified, raw: OwnedRaw) -> AppResult<&'static str> {
+    pub async fn submit(
+        &self,
+        verified: Verified,
+        raw: OwnedRaw,
+    ) -> AppResult<NotificationOutcome> {
         let (reply, answer) = oneshot::channel();
         self.sender
             .send(Job {
@@ -128,7 +133,7 @@ async fn commit_batch(app: &App, mut jobs: Vec<Job>) {
 
 /// The fast path: a batch of plain payments posted set-wise in one transaction (see
 /// `group_settle`). `None`: the batch needs the one-by-one path; nothing was written.
-async fn commit_group(app: &App, jobs: &[Job]) -> AppResult<Option<Vec<&'static str>>> {
+async fn commit_group(app: &App, jobs: &[Job]) -> AppResult<Option<Vec<NotificationOutcome>>> {
     let refs: Vec<_> = jobs.iter().map(|job| (&job.verified, &job.raw)).collect();
     let Some(payments) = super::group_settle::plain_payments(&refs) else {
         return Ok(None);
@@ -150,7 +155,7 @@ async fn apply_in_savepoint(
     app: &App,
     txn: &sea_orm::DatabaseTransaction,
     job: &Job,
-) -> AppResult<&'static str> {
+) -> AppResult<NotificationOutcome> {
     let savepoint = txn.begin().await?;
     match app
         .apply_verified(&savepoint, &job.verified, &job.raw)

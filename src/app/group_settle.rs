@@ -30,6 +30,7 @@ use crate::db::entity::{notification, payment_allocation};
 use crate::db::writes::insert_chunked;
 use crate::db::{prepayment, queries};
 use crate::domain::bill_status::BillBalance;
+use crate::domain::evidence::{EvidenceSource, NotificationOutcome};
 use crate::domain::money::Money;
 use crate::domain::payment::{PaymentEvent, PaymentRefusal, PaymentStatus};
 use crate::domain::posting::{self, AccountBooks, Terms};
@@ -58,7 +59,7 @@ pub(crate) async fn settle_group(
     txn: &impl ConnectionTrait,
     jobs: &[(&Verified, &OwnedRaw)],
     payments: &[(PaymentChannel, PaidEvidence)],
-) -> AppResult<Option<Vec<&'static str>>> {
+) -> AppResult<Option<Vec<NotificationOutcome>>> {
     let orders = lock_orders(txn, payments).await?;
     let mut outcomes = Vec::with_capacity(payments.len());
     let mut to_post = Vec::new();
@@ -82,9 +83,9 @@ pub(crate) async fn settle_group(
                 order,
                 evidence,
             });
-            outcomes.push("POSTED");
+            outcomes.push(NotificationOutcome::Posted);
         } else {
-            outcomes.push("DUPLICATE");
+            outcomes.push(NotificationOutcome::Duplicate);
         }
     }
     if !to_post.is_empty() {
@@ -104,7 +105,7 @@ pub(crate) async fn settle_group(
                 channel.as_str(),
                 &raw,
                 true,
-                outcome,
+                *outcome,
                 None,
                 Some(&evidence.out_trade_no),
             )
@@ -156,7 +157,10 @@ async fn mark_succeeded(txn: &impl ConnectionTrait, to_post: &[ToPost<'_>]) -> A
         .col_expr(payment::Column::GatewayTradeNo, trade_no.into())
         .col_expr(payment::Column::PaidAt, paid_at.into())
         .col_expr(payment::Column::BusinessDate, business_date.into())
-        .col_expr(payment::Column::SettledBy, Expr::value("NOTIFY"))
+        .col_expr(
+            payment::Column::SettledBy,
+            Expr::value(EvidenceSource::Notify.as_str()),
+        )
         .filter(payment::Column::Id.is_in(ids))
         .filter(payment::Column::Status.is_in(stored(PaymentStatus::accepting(PaymentEvent::Paid))))
         .exec(txn)
@@ -311,7 +315,7 @@ mod tests {
                     gateway_trade_no: format!("G-{id}"),
                     amount_fen,
                     paid_at,
-                    source: "NOTIFY",
+                    source: EvidenceSource::Notify,
                 };
                 (order, evidence)
             })

@@ -11,6 +11,7 @@ use super::gateways::Channel;
 use super::settlement::{CLOSED, PENDING, PaidEvidence, PaymentChannel, SettleOutcome, settle};
 use super::{App, AppResult};
 use crate::db::entity::{notification, payment};
+use crate::domain::evidence::{EvidenceSource, NotificationOutcome};
 use crate::gateway::alipay::notify::{
     AlipayNotification, TradeStatus, verify_notification as verify_alipay,
 };
@@ -28,7 +29,7 @@ const KEPT_HEADER_PREFIXES: [&str; 2] = ["wechatpay-", "content-type"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotifyReply {
     /// Recorded and committed: acknowledge so the gateway stops resending.
-    Ack(&'static str),
+    Ack(NotificationOutcome),
     /// Not accepted: answer with this HTTP status so the gateway resends (or gives up).
     Refuse(u16, String),
 }
@@ -59,7 +60,7 @@ fn alipay_evidence(notice: &AlipayNotification) -> Option<PaidEvidence> {
             .gmt_payment
             .and_then(super::payments::beijing_to_utc)
             .unwrap_or_else(Utc::now),
-        source: "NOTIFY",
+        source: EvidenceSource::Notify,
     })
 }
 
@@ -71,7 +72,7 @@ fn wechat_evidence(tx: &crate::gateway::wechat::resource::WechatTransaction) -> 
         paid_at: tx
             .success_time
             .map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
-        source: "NOTIFY",
+        source: EvidenceSource::Notify,
     }
 }
 
@@ -146,7 +147,13 @@ impl App {
             Channel::Enabled(client) => client,
             Channel::Disabled(why) => {
                 return self
-                    .refuse(&raw, "ALIPAY", "CHANNEL_DISABLED", why, 503)
+                    .refuse(
+                        &raw,
+                        "ALIPAY",
+                        NotificationOutcome::ChannelDisabled,
+                        why,
+                        503,
+                    )
                     .await;
             }
         };
@@ -154,7 +161,13 @@ impl App {
             Ok(notice) => notice,
             Err(err) => {
                 return self
-                    .refuse(&raw, "ALIPAY", "REJECTED", &err.to_string(), 400)
+                    .refuse(
+                        &raw,
+                        "ALIPAY",
+                        NotificationOutcome::Rejected,
+                        &err.to_string(),
+                        400,
+                    )
                     .await;
             }
         };
@@ -170,14 +183,14 @@ impl App {
         &self,
         txn: &impl ConnectionTrait,
         notice: &AlipayNotification,
-    ) -> AppResult<&'static str> {
+    ) -> AppResult<NotificationOutcome> {
         if let Some(refund) = &notice.refund {
             let refund_no = refund.out_biz_no.as_deref().unwrap_or(&notice.out_trade_no);
             return self.confirm_refund(txn, refund_no, true).await;
         }
         if notice.trade_status.is_paid() {
             let Some(evidence) = alipay_evidence(notice) else {
-                return Ok("MALFORMED_AMOUNT");
+                return Ok(NotificationOutcome::MalformedAmount);
             };
             return Ok(outcome_name(
                 &settle(txn, PaymentChannel::Alipay, &evidence, &self.settings).await?,
@@ -185,9 +198,9 @@ impl App {
         }
         if notice.trade_status == TradeStatus::TradeClosed {
             close_pending(txn, &notice.out_trade_no).await?;
-            return Ok("CLOSED");
+            return Ok(NotificationOutcome::Closed);
         }
-        Ok("IGNORED")
+        Ok(NotificationOutcome::Ignored)
     }
 
     pub async fn wechat_notification(&self, raw: RawNotification<'_>) -> AppResult<NotifyReply> {
@@ -195,7 +208,13 @@ impl App {
             Channel::Enabled(client) => client,
             Channel::Disabled(why) => {
                 return self
-                    .refuse(&raw, "WECHAT", "CHANNEL_DISABLED", why, 503)
+                    .refuse(
+                        &raw,
+                        "WECHAT",
+                        NotificationOutcome::ChannelDisabled,
+                        why,
+                        503,
+                    )
                     .await;
             }
         };
@@ -215,7 +234,13 @@ impl App {
             Ok(notice) => notice,
             Err(err) => {
                 return self
-                    .refuse(&raw, "WECHAT", "REJECTED", &err.to_string(), 401)
+                    .refuse(
+                        &raw,
+                        "WECHAT",
+                        NotificationOutcome::Rejected,
+                        &err.to_string(),
+                        401,
+                    )
                     .await;
             }
         };
@@ -235,7 +260,7 @@ impl App {
         &self,
         raw: &RawNotification<'_>,
         channel: &str,
-        outcome: &str,
+        outcome: NotificationOutcome,
         why: &str,
         status: u16,
     ) -> AppResult<NotifyReply> {
@@ -249,7 +274,7 @@ impl App {
         txn: &impl ConnectionTrait,
         verified: &Verified,
         raw: &OwnedRaw,
-    ) -> AppResult<&'static str> {
+    ) -> AppResult<NotificationOutcome> {
         let raw = RawNotification {
             headers: &raw.headers,
             body: &raw.body,
@@ -259,7 +284,7 @@ impl App {
                 let outcome = if *ours {
                     self.apply_alipay(txn, notice).await?
                 } else {
-                    "NOT_OURS"
+                    NotificationOutcome::NotOurs
                 };
                 ("ALIPAY", outcome, Some(notice.out_trade_no.clone()))
             }
@@ -292,7 +317,7 @@ impl App {
         &self,
         verified: Verified,
         raw: OwnedRaw,
-    ) -> AppResult<&'static str> {
+    ) -> AppResult<NotificationOutcome> {
         if let Some(committer) = &self.committer {
             return committer.submit(verified, raw).await;
         }
@@ -308,15 +333,15 @@ impl App {
         notice: &WechatNotification,
         mch_id: &str,
         app_id: &str,
-    ) -> AppResult<(&'static str, Option<String>)> {
+    ) -> AppResult<(NotificationOutcome, Option<String>)> {
         match &notice.resource {
             NotificationResource::Transaction(tx) => {
                 let number = Some(tx.out_trade_no.clone());
                 if tx.mchid != mch_id || tx.appid != app_id {
-                    return Ok(("NOT_OURS", number));
+                    return Ok((NotificationOutcome::NotOurs, number));
                 }
                 if tx.trade_state != TradeState::Success {
-                    return Ok(("IGNORED", number));
+                    return Ok((NotificationOutcome::Ignored, number));
                 }
                 let evidence = wechat_evidence(tx);
                 let outcome =
@@ -326,7 +351,7 @@ impl App {
             NotificationResource::Refund(refund) => {
                 let number = Some(refund.out_trade_no.clone());
                 if refund.mchid != mch_id {
-                    return Ok(("NOT_OURS", number));
+                    return Ok((NotificationOutcome::NotOurs, number));
                 }
                 // CLOSED and ABNORMAL are final for WeChat but need a person here: the
                 // refund stays PENDING (the transition function says so) and is raised.
@@ -340,13 +365,13 @@ impl App {
     }
 }
 
-fn outcome_name(outcome: &SettleOutcome) -> &'static str {
+fn outcome_name(outcome: &SettleOutcome) -> NotificationOutcome {
     match outcome {
-        SettleOutcome::Posted => "POSTED",
-        SettleOutcome::AlreadyPosted => "DUPLICATE",
-        SettleOutcome::UnknownOrder => "SUSPENSE_UNKNOWN_ORDER",
-        SettleOutcome::AmountMismatch { .. } => "SUSPENSE_AMOUNT_MISMATCH",
-        SettleOutcome::PaidAfterReversal { .. } => "SUSPENSE_REVERSED_ORDER",
+        SettleOutcome::Posted => NotificationOutcome::Posted,
+        SettleOutcome::AlreadyPosted => NotificationOutcome::Duplicate,
+        SettleOutcome::UnknownOrder => NotificationOutcome::SuspenseUnknownOrder,
+        SettleOutcome::AmountMismatch { .. } => NotificationOutcome::SuspenseAmountMismatch,
+        SettleOutcome::PaidAfterReversal { .. } => NotificationOutcome::SuspenseReversedOrder,
     }
 }
 
@@ -367,7 +392,7 @@ pub async fn record(
     channel: &str,
     raw: &RawNotification<'_>,
     verified: bool,
-    outcome: &str,
+    outcome: NotificationOutcome,
     detail: Option<&str>,
     out_trade_no: Option<&str>,
 ) -> AppResult<()> {
@@ -383,7 +408,7 @@ pub(crate) fn raw_row(
     channel: &str,
     raw: &RawNotification<'_>,
     verified: bool,
-    outcome: &str,
+    outcome: NotificationOutcome,
     detail: Option<&str>,
     out_trade_no: Option<&str>,
 ) -> notification::ActiveModel {
@@ -407,7 +432,7 @@ pub(crate) fn raw_row(
         headers: Set(headers),
         body: Set(body),
         verified: Set(verified),
-        outcome: Set(outcome.to_owned()),
+        outcome: Set(outcome.as_str().to_owned()),
         detail: Set(detail.map(|d| d.chars().take(500).collect())),
         out_trade_no: Set(out_trade_no.map(|n| n.chars().take(64).collect())),
         ..Default::default()

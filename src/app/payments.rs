@@ -16,11 +16,13 @@ use sea_orm::{
 use super::accounts::find_account;
 use super::gateways::Channel;
 use super::settlement::{
-    CLOSED, PENDING, PaidEvidence, PaymentChannel, SUCCEEDED, post_to_account, settle,
+    CLOSED, PENDING, PaidEvidence, PaymentChannel, SUCCEEDED, post_to_account, requested_channel,
+    settle, stored_channel,
 };
 use super::validate;
 use super::{App, AppError, AppResult};
 use crate::db::entity::{account, closure, payment};
+use crate::domain::evidence::EvidenceSource;
 use crate::domain::money::Money;
 use crate::gateway::alipay::client::AlipayTrade;
 use crate::gateway::beijing::{BEIJING, beijing_date};
@@ -58,7 +60,7 @@ pub enum PaymentFilter {
 
 impl App {
     pub async fn create_payment(&self, new: NewPayment) -> AppResult<PaymentView> {
-        let channel = PaymentChannel::parse(&new.channel)?;
+        let channel = requested_channel(&new.channel)?;
         if channel == PaymentChannel::Counter {
             return Err(AppError::invalid(
                 "channel",
@@ -153,7 +155,7 @@ impl App {
                 account_no: account_no.to_owned(),
             });
         }
-        let channel = PaymentChannel::parse(&order.channel)?;
+        let channel = stored_channel(&order.channel)?;
         let subject = format!("水费 {account_no}");
         let mut outcome = self.request_qr(channel, &order, &subject).await;
         if matches!(&outcome, Err(e) if e.is_unknown()) {
@@ -246,7 +248,7 @@ impl App {
     /// Gateway trouble leaves it PENDING for the next round.
     pub async fn refresh(&self, order: payment::Model) -> AppResult<payment::Model> {
         let now = self.now();
-        let channel = PaymentChannel::parse(&order.channel)?;
+        let channel = stored_channel(&order.channel)?;
         match self.query_paid(channel, &order.out_trade_no).await {
             Ok(Some(evidence)) => {
                 let txn = crate::db::begin_write(&self.db).await?;
@@ -287,7 +289,7 @@ impl App {
                             gateway_trade_no: trade.trade_no,
                             amount_fen: trade.total_fen,
                             paid_at: trade.send_pay_date.and_then(beijing_to_utc).unwrap_or(now),
-                            source: "QUERY",
+                            source: EvidenceSource::Query,
                         }))
                     }
                     _ => Ok(None),
@@ -303,7 +305,7 @@ impl App {
                         gateway_trade_no: tx.transaction_id.unwrap_or_default(),
                         amount_fen: tx.amount.total,
                         paid_at: tx.success_time.map_or(now, |t| t.with_timezone(&Utc)),
-                        source: "QUERY",
+                        source: EvidenceSource::Query,
                     }))
                 }
                 _ => Ok(None),
@@ -402,7 +404,7 @@ impl App {
             refunded_fen: Set(0),
             cashier_id: Set(Some(cashier_id)),
             receipt_no: Set(Some(receipt_no.clone())),
-            settled_by: Set(Some("COUNTER".to_owned())),
+            settled_by: Set(Some(EvidenceSource::Counter.as_str().to_owned())),
             ..Default::default()
         }
         .insert(&txn)
@@ -475,7 +477,7 @@ impl App {
                 channel,
             } => {
                 let day = validate::date("business_date", &business_date)?;
-                let channel = PaymentChannel::parse(&channel)?;
+                let channel = requested_channel(&channel)?;
                 query
                     .filter(payment::Column::BusinessDate.eq(day))
                     .filter(payment::Column::Channel.eq(channel.as_str()))

@@ -12,11 +12,10 @@ use super::tariffs::to_i64;
 use super::validate;
 use super::{App, AppError, AppResult};
 use crate::db::entity::{meter, reading};
-use crate::domain::reading::{ReadingError, ReadingStatus, check_index, forward_volume};
+use crate::domain::reading::{
+    ReadingError, ReadingSource, ReadingStatus, check_index, forward_volume,
+};
 
-pub const ACCEPTED: &str = ReadingStatus::Accepted.as_str();
-pub const REJECTED: &str = ReadingStatus::Rejected.as_str();
-const SOURCES: [&str; 3] = ["ACTUAL", "SMART_METER", "ESTIMATED"];
 const READING_REF_LEN_MAX: usize = 64;
 
 #[derive(Debug, Clone)]
@@ -24,7 +23,8 @@ pub struct NewReading {
     pub meter_no: String,
     pub index: u64,
     pub read_on: String,
-    pub source: String,
+    /// `None`: ACTUAL.
+    pub source: Option<ReadingSource>,
     pub reading_ref: String,
 }
 
@@ -38,17 +38,7 @@ impl App {
     pub async fn record_reading(&self, new: NewReading) -> AppResult<ReadingView> {
         let read_on = validate::date("read_on", &new.read_on)?;
         validate::not_future("read_on", read_on, self.today())?;
-        let source = if new.source.is_empty() {
-            "ACTUAL"
-        } else {
-            new.source.as_str()
-        };
-        if !SOURCES.contains(&source) {
-            return Err(AppError::invalid(
-                "source",
-                format!("{source:?} is not one of {SOURCES:?}"),
-            ));
-        }
+        let source = new.source.unwrap_or(ReadingSource::Actual);
         let reading_ref = match new.reading_ref.as_str() {
             "" => None,
             r if r.len() > READING_REF_LEN_MAX => {
@@ -158,12 +148,16 @@ fn same_reading(
     meter: &meter::Model,
     index: u64,
     read_on: NaiveDate,
-    source: &str,
+    source: ReadingSource,
 ) -> AppResult<ReadingView> {
+    let stored_source = ReadingSource::parse(&existing.source)
+        .map_err(|e| crate::db::queries::corrupt("reading", e))?;
+    let stored_status = ReadingStatus::parse(&existing.status)
+        .map_err(|e| crate::db::queries::corrupt("reading", e))?;
     let same = existing.meter_id == meter.id
         && u64::try_from(existing.index_value).ok() == Some(index)
         && existing.read_on == read_on
-        && existing.source == source;
+        && stored_source == source;
     if !same {
         return Err(AppError::AlreadyExists(format!(
             "reading_ref {:?} was already used for a different reading (index {} on {})",
@@ -172,7 +166,7 @@ fn same_reading(
             existing.read_on
         )));
     }
-    if existing.status == REJECTED {
+    if stored_status == ReadingStatus::Rejected {
         return Err(AppError::InvalidArgument(format!(
             "this reading was rejected earlier and kept for review: {}",
             existing.note.unwrap_or_default()
@@ -191,7 +185,7 @@ pub async fn last_accepted(
 ) -> AppResult<(u64, NaiveDate)> {
     let latest = reading::Entity::find()
         .filter(reading::Column::MeterId.eq(meter.id))
-        .filter(reading::Column::Status.eq(ACCEPTED))
+        .filter(reading::Column::Status.eq(ReadingStatus::Accepted.as_str()))
         .order_by_desc(reading::Column::ReadOn)
         .order_by_desc(reading::Column::Id)
         .one(db)
@@ -211,21 +205,21 @@ pub async fn insert_reading(
     meter: &meter::Model,
     index: u64,
     read_on: NaiveDate,
-    source: &str,
+    source: ReadingSource,
     reading_ref: Option<String>,
     outcome: Result<u64, &ReadingError>,
 ) -> AppResult<reading::Model> {
     let (status, note, volume_m3) = match outcome {
-        Ok(volume) => (ACCEPTED, None, volume),
-        Err(err) => (REJECTED, Some(err.to_string()), 0),
+        Ok(volume) => (ReadingStatus::Accepted, None, volume),
+        Err(err) => (ReadingStatus::Rejected, Some(err.to_string()), 0),
     };
     let row = reading::ActiveModel {
         meter_id: Set(meter.id),
         index_value: Set(to_i64(index)?),
         read_on: Set(read_on),
-        source: Set(source.to_owned()),
+        source: Set(source.as_str().to_owned()),
         reading_ref: Set(reading_ref),
-        status: Set(status.to_owned()),
+        status: Set(status.as_str().to_owned()),
         note: Set(note),
         volume_m3: Set(to_i64(volume_m3)?),
         ..Default::default()

@@ -17,16 +17,15 @@ use sea_orm::{
 
 use super::refunds::{RefundCall, corrupt, refund_entry, refund_state};
 use super::settlement::write_entry;
-use super::settlement::{PARTIALLY_REFUNDED, PaymentChannel, REFUNDED, SUCCEEDED, lock_account};
+use super::settlement::{PARTIALLY_REFUNDED, REFUNDED, SUCCEEDED, lock_account};
 use super::{App, AppError, AppResult};
 use crate::db::entity::{payment, refund, suspense_item};
+use crate::domain::evidence::{NotificationOutcome, SuspenseReason};
 use crate::domain::money::Money;
 use crate::domain::refund::{RefundEvent, RefundState, RefundStep, transition};
 use crate::gateway::beijing::beijing_date;
 use crate::gateway::refund::RefundAnswer;
 
-/// Suspense reason of a refund the gateway paid after we had marked it FAILED.
-pub const SUSPENSE_REFUND_PAID_AFTER_FAILURE: &str = "REFUND_PAID_AFTER_FAILURE";
 /// Inconclusive answers after which a sweep round stops: the gateway is probably down, and
 /// the loop backs off instead of asking about every pending refund.
 pub const REFUND_SWEEP_INCONCLUSIVE_MAX: u64 = 3;
@@ -222,7 +221,7 @@ impl App {
                 row.refund_no
             )));
         }
-        let channel = PaymentChannel::parse(&order.channel)?;
+        let channel = super::settlement::stored_channel(&order.channel)?;
         let mut entry = refund_entry("REFUND_REVERSED", channel, Money::from_fen(row.amount_fen));
         for posting in &mut entry.postings {
             std::mem::swap(&mut posting.debit, &mut posting.credit);
@@ -259,7 +258,9 @@ impl App {
             "refund paid after we marked it FAILED: money left twice; raised for finance"
         );
         let recorded = suspense_item::Entity::find()
-            .filter(suspense_item::Column::Reason.eq(SUSPENSE_REFUND_PAID_AFTER_FAILURE))
+            .filter(
+                suspense_item::Column::Reason.eq(SuspenseReason::RefundPaidAfterFailure.as_str()),
+            )
             .filter(suspense_item::Column::OutTradeNo.eq(&order.out_trade_no))
             .filter(suspense_item::Column::Detail.eq(&detail))
             .one(txn)
@@ -272,7 +273,7 @@ impl App {
             out_trade_no: Set(order.out_trade_no.clone()),
             gateway_trade_no: Set(row.gateway_refund_id.clone().unwrap_or_default()),
             amount_fen: Set(row.amount_fen),
-            reason: Set(SUSPENSE_REFUND_PAID_AFTER_FAILURE.to_owned()),
+            reason: Set(SuspenseReason::RefundPaidAfterFailure.as_str().to_owned()),
             detail: Set(detail),
             created_at: Set(self.now()),
             ..Default::default()
@@ -289,7 +290,7 @@ impl App {
         txn: &impl ConnectionTrait,
         refund_no: &str,
         success: bool,
-    ) -> AppResult<&'static str> {
+    ) -> AppResult<NotificationOutcome> {
         let event = if success {
             RefundEvent::VerifiedSuccess
         } else {
@@ -297,10 +298,14 @@ impl App {
         };
         Ok(
             match self.apply_refund_event(txn, refund_no, event, None).await? {
-                Applied::Step(RefundStep::Succeed) => "REFUND_CONFIRMED",
-                Applied::Step(RefundStep::MoneyLeftTwice) => "REFUND_PAID_AFTER_FAILURE",
-                Applied::Step(RefundStep::Attention) => "REFUND_NOT_FINAL",
-                Applied::Step(_) | Applied::AlreadySettled | Applied::NoSuchRefund => "REFUND_SEEN",
+                Applied::Step(RefundStep::Succeed) => NotificationOutcome::RefundConfirmed,
+                Applied::Step(RefundStep::MoneyLeftTwice) => {
+                    NotificationOutcome::RefundPaidAfterFailure
+                }
+                Applied::Step(RefundStep::Attention) => NotificationOutcome::RefundNotFinal,
+                Applied::Step(_) | Applied::AlreadySettled | Applied::NoSuchRefund => {
+                    NotificationOutcome::RefundSeen
+                }
             },
         )
     }

@@ -62,7 +62,7 @@ impl App {
         let refund_no = validate::identifier("refund_no", refund_no)?;
         let order = find_payment(self, out_trade_no).await?;
         super::counter_refunds::refuse_counter_payment(&order)?;
-        self.check_refund_channel(PaymentChannel::parse(&order.channel)?)?;
+        self.check_refund_channel(super::settlement::stored_channel(&order.channel)?)?;
         if let Some(existing) = refund::Entity::find()
             .filter(refund::Column::RefundNo.eq(&refund_no))
             .one(&self.db)
@@ -162,7 +162,7 @@ impl App {
                 "the account's prepayment is {balance}; only prepayment can be refunded"
             )));
         }
-        let channel = PaymentChannel::parse(&order.channel)?;
+        let channel = super::settlement::stored_channel(&order.channel)?;
         let entry = refund_entry("REFUND", channel, amount);
         write_entry(
             &txn,

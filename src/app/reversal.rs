@@ -11,9 +11,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::settlement::{
-    PaymentChannel, payment_status, refused, stored, write_bill_balances, write_entry,
-};
+use super::settlement::{payment_status, refused, stored, write_bill_balances, write_entry};
 use super::{AppError, AppResult};
 use crate::db::entity::{bill, payment, payment_allocation};
 use crate::db::{prepayment, queries};
@@ -107,7 +105,7 @@ pub async fn reverse_payment(
             .collect::<crate::db::DbResult<_>>()?,
         prepayment: Money::from_fen(account.prepayment_fen),
     };
-    let channel = PaymentChannel::parse(&order.channel)?;
+    let channel = super::settlement::stored_channel(&order.channel)?;
     let effect = match posting::take_back(&books, &allocation, channel.ledger()) {
         Ok(effect) => effect,
         Err(PostingRefusal::PrepaymentShort { held, needed }) => {

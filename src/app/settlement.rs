@@ -16,6 +16,7 @@ use crate::db::writes::insert_chunked;
 use crate::db::{prepayment, queries};
 use crate::domain::allocation::{Allocation, BillAllocation};
 use crate::domain::bill_status::BillBalance;
+use crate::domain::evidence::{EvidenceSource, SuspenseReason};
 use crate::domain::journal::{JournalEntry, Ledger, Posting};
 use crate::domain::money::Money;
 use crate::domain::payment::{PaymentEvent, PaymentRefusal, PaymentStatus};
@@ -30,42 +31,21 @@ pub const CLOSED: &str = PaymentStatus::Closed.as_str();
 pub const PARTIALLY_REFUNDED: &str = PaymentStatus::PartiallyRefunded.as_str();
 pub const REFUNDED: &str = PaymentStatus::Refunded.as_str();
 
-/// The channels money arrives through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PaymentChannel {
-    Alipay,
-    Wechat,
-    Counter,
+pub use crate::domain::channel::PaymentChannel;
+
+/// A channel a request names; anything else is INVALID_ARGUMENT naming `channel`.
+pub fn requested_channel(text: &str) -> AppResult<PaymentChannel> {
+    PaymentChannel::parse(text).map_err(|_| {
+        AppError::invalid(
+            "channel",
+            format!("{text:?} is not ALIPAY, WECHAT or COUNTER"),
+        )
+    })
 }
 
-impl PaymentChannel {
-    pub fn parse(text: &str) -> AppResult<Self> {
-        match text {
-            "ALIPAY" => Ok(Self::Alipay),
-            "WECHAT" => Ok(Self::Wechat),
-            "COUNTER" => Ok(Self::Counter),
-            other => Err(AppError::invalid(
-                "channel",
-                format!("{other:?} is not ALIPAY, WECHAT or COUNTER"),
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Alipay => "ALIPAY",
-            Self::Wechat => "WECHAT",
-            Self::Counter => "COUNTER",
-        }
-    }
-
-    /// Where the money sits until it is settled to the utility's bank account.
-    pub fn ledger(self) -> Ledger {
-        match self {
-            Self::Alipay | Self::Wechat => Ledger::GatewayClearing,
-            Self::Counter => Ledger::CounterCash,
-        }
-    }
+/// A channel a row stores; anything else is a corrupt row, never a default.
+pub fn stored_channel(text: &str) -> AppResult<PaymentChannel> {
+    PaymentChannel::parse(text).map_err(|e| queries::corrupt("row", e).into())
 }
 
 /// A gateway's word that an order was paid.
@@ -75,8 +55,8 @@ pub struct PaidEvidence {
     pub gateway_trade_no: String,
     pub amount_fen: i64,
     pub paid_at: DateTime<Utc>,
-    /// NOTIFY, QUERY or RECONCILIATION.
-    pub source: &'static str,
+    /// Stored as the payment's `settled_by`.
+    pub source: EvidenceSource,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +90,7 @@ pub async fn settle(
             txn,
             channel,
             evidence,
-            "UNKNOWN_ORDER",
+            SuspenseReason::UnknownOrder,
             "no order of ours has this number",
         )
         .await?;
@@ -124,7 +104,14 @@ pub async fn settle(
             "order {} was reversed before this payment",
             order.out_trade_no
         );
-        record_suspense(txn, channel, evidence, "REVERSED_ORDER", &detail).await?;
+        record_suspense(
+            txn,
+            channel,
+            evidence,
+            SuspenseReason::ReversedOrder,
+            &detail,
+        )
+        .await?;
         let discrepancy_id =
             super::reconciliation::open_paid_after_reversal(txn, &order, evidence).await?;
         return Ok(SettleOutcome::PaidAfterReversal { discrepancy_id });
@@ -134,7 +121,14 @@ pub async fn settle(
             "order {} is for {} fen, the gateway says {} fen",
             order.out_trade_no, order.amount_fen, evidence.amount_fen
         );
-        record_suspense(txn, channel, evidence, "AMOUNT_MISMATCH", &detail).await?;
+        record_suspense(
+            txn,
+            channel,
+            evidence,
+            SuspenseReason::AmountMismatch,
+            &detail,
+        )
+        .await?;
         return Ok(SettleOutcome::AmountMismatch {
             ours_fen: order.amount_fen,
             theirs_fen: evidence.amount_fen,
@@ -156,7 +150,10 @@ pub async fn settle(
         )
         .col_expr(payment::Column::PaidAt, Expr::value(evidence.paid_at))
         .col_expr(payment::Column::BusinessDate, Expr::value(business_date))
-        .col_expr(payment::Column::SettledBy, Expr::value(evidence.source))
+        .col_expr(
+            payment::Column::SettledBy,
+            Expr::value(evidence.source.as_str()),
+        )
         .filter(payment::Column::Id.eq(order.id))
         .filter(payment::Column::Status.is_in(stored(PaymentStatus::accepting(PaymentEvent::Paid))))
         .exec(txn)
@@ -367,25 +364,25 @@ async fn record_suspense(
     txn: &impl ConnectionTrait,
     channel: PaymentChannel,
     evidence: &PaidEvidence,
-    reason: &str,
+    reason: SuspenseReason,
     detail: &str,
 ) -> AppResult<()> {
     let exists = suspense_item::Entity::find()
         .filter(suspense_item::Column::Channel.eq(channel.as_str()))
         .filter(suspense_item::Column::GatewayTradeNo.eq(&evidence.gateway_trade_no))
-        .filter(suspense_item::Column::Reason.eq(reason))
+        .filter(suspense_item::Column::Reason.eq(reason.as_str()))
         .one(txn)
         .await?;
     if exists.is_some() {
         return Ok(());
     }
-    tracing::warn!(channel = channel.as_str(), out_trade_no = %evidence.out_trade_no, reason, "payment held in suspense");
+    tracing::warn!(channel = channel.as_str(), out_trade_no = %evidence.out_trade_no, reason = reason.as_str(), "payment held in suspense");
     suspense_item::ActiveModel {
         channel: Set(channel.as_str().to_owned()),
         out_trade_no: Set(evidence.out_trade_no.clone()),
         gateway_trade_no: Set(evidence.gateway_trade_no.clone()),
         amount_fen: Set(evidence.amount_fen),
-        reason: Set(reason.to_owned()),
+        reason: Set(reason.as_str().to_owned()),
         detail: Set(detail.to_owned()),
         created_at: Set(evidence.paid_at),
         ..Default::default()

@@ -17,6 +17,7 @@ use crate::app::{App, BillingSettings};
 use crate::config::DatabaseConfig;
 use crate::db::entity::{account, meter, reading};
 use crate::domain::calendar::Period;
+use crate::domain::reading::{ReadingSource, ReadingStatus};
 
 #[derive(Debug, Clone, Args)]
 pub struct BillingBench {
@@ -220,9 +221,9 @@ async fn seed_chunk(db: &impl ConnectionTrait, first: u64, last: u64) -> anyhow:
                 meter_id: Set(meter_id),
                 index_value: Set(index),
                 read_on: Set(NaiveDate::from_ymd_opt(YEAR, month, 28).context("date")?),
-                source: Set("SMART_METER".into()),
+                source: Set(ReadingSource::SmartMeter.as_str().into()),
                 reading_ref: Set(None),
-                status: Set("ACCEPTED".into()),
+                status: Set(ReadingStatus::Accepted.as_str().into()),
                 note: Set(None),
                 volume_m3: Set(volume),
                 ..Default::default()

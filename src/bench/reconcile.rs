@@ -31,6 +31,7 @@ use crate::app::settlement::{PARTIALLY_REFUNDED, PaymentChannel};
 use crate::config::DatabaseConfig;
 use crate::db::entity::{account, payment, refund};
 use crate::db::writes::insert_chunked;
+use crate::domain::evidence::EvidenceSource;
 use crate::domain::reconcile::{MatchOptions, Neighbours, ReconcileInput, reconcile};
 use day::{Day, Mix};
 
@@ -240,7 +241,7 @@ async fn seed(db: &DatabaseConnection, day: &Day, channel: PaymentChannel) -> an
             refunded_fen: Set(entry.refunded_fen),
             cashier_id: Set(None),
             receipt_no: Set(None),
-            settled_by: Set(Some("NOTIFY".into())),
+            settled_by: Set(Some(EvidenceSource::Notify.as_str().into())),
             ..Default::default()
         });
     }

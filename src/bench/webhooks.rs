@@ -327,7 +327,7 @@ async fn database_only(
                 gateway_trade_no: params.get("trade_no").cloned().unwrap_or_default(),
                 amount_fen: AMOUNT_FEN,
                 paid_at: Utc::now(),
-                source: "NOTIFY",
+                source: crate::domain::evidence::EvidenceSource::Notify,
             };
             let txn = crate::db::begin_write(&app.db).await?;
             settle(&txn, PaymentChannel::Alipay, &evidence, &app.settings).await?;
@@ -340,7 +340,7 @@ async fn database_only(
                 "ALIPAY",
                 &raw,
                 true,
-                "POSTED",
+                crate::domain::evidence::NotificationOutcome::Posted,
                 None,
                 Some(&evidence.out_trade_no),
             )

@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`money`]: `Money` (yuan at scale 2), `UnitPrice`, strict parsing, half-up line amounts.
 //! - [`calendar`]: billing periods (`YYYY-MM`), strict dates, Beijing "today", inclusive ranges.
+//! - [`cashier`]: a cashier's day close and its outcome (over, short, balanced).
+//! - [`channel`]: the channels money goes through (Alipay, WeChat Pay, counter), their ledger.
 //! - [`tariff`]: customer classes, tariff versions and their validity, the tier column format,
 //!   household-size thresholds, the version in force on a date.
 //! - [`rating`]: pricing one bill's volume: year and price-change splits, annual tier ladder,
@@ -16,6 +18,8 @@
 //! - [`allocation`]: sharing a payment over open bills (oldest first, fee before principal).
 //! - [`journal`]: balanced double-entry entries for bills, prepayment and payments.
 //! - [`bill_status`]: a bill's state (UNPAID .. VOID) and its one transition, typed refusals.
+//! - [`evidence`]: who vouched that an order was paid, why money was held in suspense, what
+//!   became of a notification: the closed sets stored with payments, suspense and notifications.
 //! - [`posting`]: the one posting rule: what money arriving at or leaving an account does.
 //! - [`payment`]: the payment aggregate: its states, events and one transition function.
 //! - [`billing`]: drafting one account's bill for a period from a snapshot of plain values.
@@ -31,7 +35,10 @@ pub mod allocation;
 pub mod bill_status;
 pub mod billing;
 pub mod calendar;
+pub mod cashier;
+pub mod channel;
 pub mod discrepancy;
+pub mod evidence;
 pub mod journal;
 pub mod late_fee;
 pub mod money;

@@ -4,7 +4,9 @@
 //! that is only believed when the implied volume is plausible. After an estimate, the meter's
 //! *system index* (where billing has got to) runs ahead of its last actual index; the next
 //! actual reading bills only what exceeds the system index, and nothing is ever refunded. This
-//! module owns that arithmetic; storing readings and choosing which one bills is the caller's.
+//! module owns that arithmetic and the closed sets a stored reading carries (its
+//! [`ReadingSource`] and [`ReadingStatus`]); storing readings and choosing which one bills is
+//! the caller's.
 
 use thiserror::Error;
 
@@ -15,6 +17,77 @@ pub const REGISTER_DIGITS_MIN: u8 = 1;
 pub const REGISTER_DIGITS_MAX: u8 = 9;
 /// How many recent actual volumes an estimate averages.
 pub const ESTIMATE_HISTORY_LEN: usize = 3;
+
+/// Who read the meter. Stored as the text of [`ReadingSource::as_str`]; an unknown stored
+/// text is a corrupt row, never a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadingSource {
+    /// A meter reader (or the customer) read the register.
+    Actual,
+    /// The meter reported its register itself.
+    SmartMeter,
+    /// Recorded as an estimate by the caller.
+    Estimated,
+}
+
+impl ReadingSource {
+    pub const ALL: [Self; 3] = [Self::Actual, Self::SmartMeter, Self::Estimated];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Actual => "ACTUAL",
+            Self::SmartMeter => "SMART_METER",
+            Self::Estimated => "ESTIMATED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, UnknownReadingValue> {
+        Self::ALL
+            .into_iter()
+            .find(|source| source.as_str() == text)
+            .ok_or_else(|| UnknownReadingValue {
+                what: "reading source",
+                input: text.to_owned(),
+            })
+    }
+}
+
+/// Whether a stored reading counts: ACCEPTED readings bill; a REJECTED one (an implausible
+/// rollover, say) is kept for review and never billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadingStatus {
+    Accepted,
+    Rejected,
+}
+
+impl ReadingStatus {
+    pub const ALL: [Self; 2] = [Self::Accepted, Self::Rejected];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "ACCEPTED",
+            Self::Rejected => "REJECTED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, UnknownReadingValue> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| UnknownReadingValue {
+                what: "reading status",
+                input: text.to_owned(),
+            })
+    }
+}
+
+/// A stored reading source or status that is none of the enum's values.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{input:?} is not a known {what}")]
+pub struct UnknownReadingValue {
+    pub what: &'static str,
+    pub input: String,
+}
 
 /// Why a reading or register setting was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -161,47 +234,28 @@ pub fn apply_estimate(state: MeterState, estimate_m3: u64, digits: u8) -> MeterS
     }
 }
 
-/// Whether a stored reading bills: ACCEPTED readings do; a REJECTED one (an implausible
-/// rollover) is kept for review and never bills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReadingStatus {
-    Accepted,
-    Rejected,
-}
-
-/// A stored reading status that is neither ACCEPTED nor REJECTED.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{input:?} is not ACCEPTED or REJECTED")]
-pub struct UnknownReadingStatus {
-    pub input: String,
-}
-
-impl ReadingStatus {
-    pub const ALL: [ReadingStatus; 2] = [ReadingStatus::Accepted, ReadingStatus::Rejected];
-
-    /// The stored spelling (the `readings.status` column).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ReadingStatus::Accepted => "ACCEPTED",
-            ReadingStatus::Rejected => "REJECTED",
-        }
-    }
-
-    pub fn parse(input: &str) -> Result<ReadingStatus, UnknownReadingStatus> {
-        ReadingStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == input)
-            .ok_or_else(|| UnknownReadingStatus {
-                input: input.to_owned(),
-            })
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn stored_sources_and_statuses_read_back_and_nothing_else_does() {
+        for source in ReadingSource::ALL {
+            assert_eq!(ReadingSource::parse(source.as_str()), Ok(source));
+        }
+        for status in ReadingStatus::ALL {
+            assert_eq!(ReadingStatus::parse(status.as_str()), Ok(status));
+        }
+        for bad in ["", "actual", "SMART", "PENDING"] {
+            assert!(ReadingSource::parse(bad).is_err(), "{bad:?}");
+            assert!(ReadingStatus::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            ReadingStatus::parse("OK").unwrap_err().to_string(),
+            "\"OK\" is not a known reading status"
+        );
+    }
     use proptest::prelude::*;
 
     #[test]

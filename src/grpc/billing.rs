@@ -32,10 +32,8 @@ impl BillingService for Billing {
             source,
             reading_ref,
         } = request.into_inner();
-        // UNSPECIFIED is the empty text: the use case's default source (ACTUAL).
-        let source = optional("source", source, enums::reading_source_from_proto)?
-            .unwrap_or_default()
-            .to_owned();
+        // UNSPECIFIED is `None`: the use case's default source (ACTUAL).
+        let source = optional("source", source, enums::reading_source_from_proto)?;
         let view = self
             .0
             .record_reading(NewReading {

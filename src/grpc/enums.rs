@@ -9,12 +9,14 @@
 //! corrupt row, an internal error, never a default.
 
 use super::pb;
-use crate::app::settlement::PaymentChannel;
 use crate::app::{AppError, AppResult};
 use crate::domain::bill_status::BillStatus;
+use crate::domain::cashier::CloseOutcome;
+use crate::domain::channel::PaymentChannel;
 use crate::domain::discrepancy::{Action, Class, State};
 use crate::domain::payment::PaymentStatus;
 use crate::domain::rating::LineKind;
+use crate::domain::reading::ReadingSource;
 use crate::domain::reconcile::Movement;
 use crate::domain::refund::RefundState;
 use crate::domain::tariff::{CustomerClass, PriceChange};
@@ -123,24 +125,27 @@ pub fn price_change_to_proto(change: PriceChange) -> pb::PriceChange {
 
 // ------------------------------------------------------------------ reading source
 
-/// The text `record_reading` takes and the readings table stores.
-pub fn reading_source_from_proto(value: pb::ReadingSource) -> Option<&'static str> {
+pub fn reading_source_from_proto(value: pb::ReadingSource) -> Option<ReadingSource> {
     match value {
         pb::ReadingSource::Unspecified => None,
-        pb::ReadingSource::Actual => Some("ACTUAL"),
-        pb::ReadingSource::SmartMeter => Some("SMART_METER"),
-        pb::ReadingSource::Estimated => Some("ESTIMATED"),
+        pb::ReadingSource::Actual => Some(ReadingSource::Actual),
+        pb::ReadingSource::SmartMeter => Some(ReadingSource::SmartMeter),
+        pb::ReadingSource::Estimated => Some(ReadingSource::Estimated),
     }
 }
 
+pub fn reading_source_to_proto(source: ReadingSource) -> pb::ReadingSource {
+    match source {
+        ReadingSource::Actual => pb::ReadingSource::Actual,
+        ReadingSource::SmartMeter => pb::ReadingSource::SmartMeter,
+        ReadingSource::Estimated => pb::ReadingSource::Estimated,
+    }
+}
+
+/// A stored reading source text.
 pub fn reading_source_stored(text: &str) -> AppResult<i32> {
-    let source = match text {
-        "ACTUAL" => pb::ReadingSource::Actual,
-        "SMART_METER" => pb::ReadingSource::SmartMeter,
-        "ESTIMATED" => pb::ReadingSource::Estimated,
-        other => return Err(corrupt("reading source", other)),
-    };
-    Ok(source.into())
+    let source = ReadingSource::parse(text).map_err(|_| corrupt("reading source", text))?;
+    Ok(reading_source_to_proto(source).into())
 }
 
 // ------------------------------------------------------------------ bill status
@@ -318,15 +323,12 @@ pub fn run_status(open_count: u64) -> pb::ReconciliationRunStatus {
     }
 }
 
-/// The outcome text `CashierClose::outcome` computes.
-pub fn close_outcome(text: &str) -> AppResult<i32> {
-    let outcome = match text {
-        "OVER" => pb::CashierCloseOutcome::Over,
-        "SHORT" => pb::CashierCloseOutcome::Short,
-        "BALANCED" => pb::CashierCloseOutcome::Balanced,
-        other => return Err(corrupt("cashier close outcome", other)),
-    };
-    Ok(outcome.into())
+pub fn close_outcome(outcome: CloseOutcome) -> pb::CashierCloseOutcome {
+    match outcome {
+        CloseOutcome::Over => pb::CashierCloseOutcome::Over,
+        CloseOutcome::Short => pb::CashierCloseOutcome::Short,
+        CloseOutcome::Balanced => pb::CashierCloseOutcome::Balanced,
+    }
 }
 
 #[cfg(test)]
@@ -372,8 +374,8 @@ mod tests {
             assert_eq!(discrepancy_state_stored(text).unwrap(), value);
         }
         for value in [1, 2, 3] {
-            let text = required("source", value, reading_source_from_proto).unwrap();
-            assert_eq!(reading_source_stored(text).unwrap(), value);
+            let source = required("source", value, reading_source_from_proto).unwrap();
+            assert_eq!(reading_source_stored(source.as_str()).unwrap(), value);
         }
         for value in [1, 2, 3, 4, 5] {
             let action = required("action", value, action_from_proto).unwrap();
@@ -400,6 +402,7 @@ mod tests {
             payment_status_stored("DONE"),
             discrepancy_state_stored(""),
             channel_stored("CASH"),
+            reading_source_stored("MANUAL"),
             line_kind_stored("WATER_TIER_13").map(|(kind, _)| kind),
         ] {
             assert!(matches!(result, Err(AppError::Database(_))), "{result:?}");

@@ -83,7 +83,7 @@ pub fn discrepancy(d: discrepancy::Model) -> AppResult<pb::Discrepancy> {
 }
 
 fn close(view: CashierClose) -> AppResult<pb::CashierClose> {
-    let outcome = enums::close_outcome(view.outcome())?;
+    let outcome = i32::from(enums::close_outcome(view.outcome()));
     let c = view.close;
     Ok(pb::CashierClose {
         cashier_id: c.cashier_id,

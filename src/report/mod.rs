@@ -232,7 +232,7 @@ fn close_row(c: &CashierClose) -> Vec<Cell> {
         Cell::fen(c.close.expected_fen),
         Cell::fen(c.close.counted_fen),
         Cell::fen(c.close.difference_fen),
-        Cell::Text(c.outcome().to_owned()),
+        Cell::Text(c.outcome().as_str().to_owned()),
     ]
 }
 

@@ -7,6 +7,7 @@ use tonic::transport::Channel;
 use water_billing::config::{
     BillingConfig, DatabaseConfig, PaymentsConfig, ReconcileScheduleConfig, ServeConfig,
 };
+pub use water_billing::domain::evidence::{EvidenceSource, NotificationOutcome, SuspenseReason};
 use water_billing::grpc::pb;
 use water_billing::grpc::pb::account_service_client::AccountServiceClient;
 use water_billing::grpc::pb::billing_service_client::BillingServiceClient;
@@ -376,6 +377,44 @@ impl TestApp {
         self.query_i64(&format!(
             "SELECT COUNT(*) AS n FROM {table} WHERE {condition}"
         ))
+        .await
+    }
+
+    /// Notifications stored with `outcome` (and, when given, that verification result).
+    pub async fn count_notifications(
+        &self,
+        outcome: NotificationOutcome,
+        verified: Option<bool>,
+    ) -> i64 {
+        let verified = match verified {
+            Some(true) => " AND verified = true",
+            Some(false) => " AND verified = false",
+            None => "",
+        };
+        self.count(
+            "notifications",
+            &format!("outcome = '{}'{verified}", outcome.as_str()),
+        )
+        .await
+    }
+
+    /// Payments whose confirmation came from `source`.
+    pub async fn count_settled_by(&self, source: EvidenceSource) -> i64 {
+        self.count("payments", &format!("settled_by = '{}'", source.as_str()))
+            .await
+    }
+
+    /// Suspense items held for `reason` (and `and`, an extra SQL condition, when not empty).
+    pub async fn count_suspense(&self, reason: SuspenseReason, and: &str) -> i64 {
+        let and = if and.is_empty() {
+            String::new()
+        } else {
+            format!(" AND {and}")
+        };
+        self.count(
+            "suspense_items",
+            &format!("reason = '{}'{and}", reason.as_str()),
+        )
         .await
     }
 

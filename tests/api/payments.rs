@@ -129,7 +129,7 @@ async fn an_alipay_qr_payment_is_posted_once_from_its_verified_notification() {
     let mut app = app_with_bill(PaymentsConfig::default()).await;
     paid_once(&mut app, "ALIPAY").await;
     assert_eq!(
-        app.count("notifications", "verified = true AND outcome = 'POSTED'")
+        app.count_notifications(NotificationOutcome::Posted, Some(true))
             .await,
         1
     );
@@ -140,7 +140,7 @@ async fn a_wechat_native_payment_is_posted_once_from_its_verified_notification()
     let mut app = app_with_bill(PaymentsConfig::default()).await;
     paid_once(&mut app, "WECHAT").await;
     assert_eq!(
-        app.count("notifications", "verified = true AND outcome = 'POSTED'")
+        app.count_notifications(NotificationOutcome::Posted, Some(true))
             .await,
         1
     );
@@ -216,7 +216,7 @@ async fn a_lost_notification_is_recovered_by_querying_the_gateway() {
             "{channel}: GetPayment queried the gateway"
         );
         assert_eq!(
-            app.count("payments", "settled_by = 'QUERY'").await,
+            app.count_settled_by(EvidenceSource::Query).await,
             1,
             "{channel}"
         );
@@ -239,18 +239,13 @@ async fn a_notification_for_a_different_amount_goes_to_suspense_and_is_never_app
         let order = create(&mut app, channel, "", "wrong").await.unwrap();
         pay(&app, channel, &order.out_trade_no);
         for _ in 0..100 {
-            if app
-                .count("suspense_items", "reason = 'AMOUNT_MISMATCH'")
-                .await
-                == 1
-            {
+            if app.count_suspense(SuspenseReason::AmountMismatch, "").await == 1 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(
-            app.count("suspense_items", "reason = 'AMOUNT_MISMATCH'")
-                .await,
+            app.count_suspense(SuspenseReason::AmountMismatch, "").await,
             1,
             "{channel}"
         );
@@ -297,7 +292,7 @@ async fn a_notification_with_a_bad_signature_is_refused_and_the_payment_is_recov
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(
-            app.count("notifications", "verified = false AND outcome = 'REJECTED'")
+            app.count_notifications(NotificationOutcome::Rejected, Some(false))
                 .await
                 >= 1,
             "{channel}"
@@ -319,7 +314,7 @@ async fn a_notification_with_a_bad_signature_is_refused_and_the_payment_is_recov
         assert_eq!(
             (
                 paid.status().short(),
-                app.count("payments", "settled_by = 'QUERY'").await
+                app.count_settled_by(EvidenceSource::Query).await
             ),
             ("SUCCEEDED", 1),
             "{channel}"
@@ -395,8 +390,7 @@ async fn webhook_rules_hold_for_tampered_foreign_unknown_and_replayed_alipay_not
     let unknown = alipay_params("WB-NOT-OURS-1", "12.00");
     assert_eq!(post_alipay(&app, &unknown, &gateway_key).await.1, "success");
     assert_eq!(
-        app.count("suspense_items", "reason = 'UNKNOWN_ORDER'")
-            .await,
+        app.count_suspense(SuspenseReason::UnknownOrder, "").await,
         1
     );
     assert_eq!(
@@ -423,8 +417,16 @@ async fn webhook_rules_hold_for_tampered_foreign_unknown_and_replayed_alipay_not
             .await,
         1
     );
-    assert_eq!(app.count("notifications", "outcome = 'POSTED'").await, 1);
-    assert_eq!(app.count("notifications", "outcome = 'DUPLICATE'").await, 4);
+    assert_eq!(
+        app.count_notifications(NotificationOutcome::Posted, None)
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count_notifications(NotificationOutcome::Duplicate, None)
+            .await,
+        4
+    );
 
     // A tampered field breaks the signature: refused, recorded, nothing changes.
     let sign = gateway_key
@@ -750,7 +752,11 @@ async fn payments_of_one_account_committed_together_allocate_as_one_after_the_ot
             .await,
         2
     );
-    assert_eq!(app.count("notifications", "outcome = 'DUPLICATE'").await, 1);
+    assert_eq!(
+        app.count_notifications(NotificationOutcome::Duplicate, None)
+            .await,
+        1
+    );
     let (debits, credits) = app.journal_totals().await;
     assert_eq!(debits, credits);
 }

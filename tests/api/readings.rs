@@ -74,6 +74,33 @@ async fn a_reading_ref_makes_recording_idempotent() {
     assert!(message.contains("smart-1"), "{message}");
 }
 
+/// A replayed `reading_ref` reads the stored row back: a source or status none of ours is a
+/// corrupt row (INTERNAL), never "a different reading" nor, for the status, "accepted".
+#[tokio::test]
+async fn a_replayed_reading_with_a_corrupt_stored_source_or_status_is_an_internal_error() {
+    let mut app = app_with_meter(5, 0).await;
+    let request = pb::RecordReadingRequest {
+        meter_no: "M1".into(),
+        index: 42,
+        read_on: "2024-01-31".into(),
+        source: pb::ReadingSource::SmartMeter.into(),
+        reading_ref: "smart-1".into(),
+    };
+    app.billing.record_reading(request.clone()).await.unwrap();
+    app.execute("UPDATE readings SET source = 'MANUAL' WHERE reading_ref = 'smart-1'")
+        .await;
+    assert_code(
+        app.billing.record_reading(request.clone()).await,
+        Code::Internal,
+    );
+    app.execute(
+        "UPDATE readings SET source = 'SMART_METER', status = 'PENDING' \
+         WHERE reading_ref = 'smart-1'",
+    )
+    .await;
+    assert_code(app.billing.record_reading(request).await, Code::Internal);
+}
+
 #[tokio::test]
 async fn bad_readings_get_clear_errors() {
     let mut app = app_with_meter(5, 100).await;

@@ -179,7 +179,7 @@ async fn a_lost_notification_is_posted_once_by_reconciliation() {
     let again = run(&mut app, "ALIPAY", &yesterday(), "").await.unwrap();
     assert_eq!(again.matched_count + again.gateway_only_count, 2);
     assert_eq!(
-        app.count("payments", "settled_by = 'RECONCILIATION'").await,
+        app.count_settled_by(EvidenceSource::Reconciliation).await,
         1
     );
     let (debits, credits) = app.journal_totals().await;
@@ -200,8 +200,7 @@ async fn an_unknown_order_goes_to_suspense_and_finance_resolves_it_with_an_audit
     assert_eq!((done.gateway_only_count, done.open_count), (1, 1));
     assert_eq!(done.status().short(), "OPEN_EXCEPTIONS");
     assert_eq!(
-        app.count("suspense_items", "reason = 'UNKNOWN_ORDER'")
-            .await,
+        app.count_suspense(SuspenseReason::UnknownOrder, "").await,
         1
     );
     let item = discrepancies(&mut app, done.run_id).await.remove(0);
@@ -543,7 +542,7 @@ async fn two_concurrent_runs_of_one_day_record_one_run_and_post_once() {
     assert_eq!(app.count("reconciliation_runs", "1 = 1").await, 1);
     assert_eq!(app.count("discrepancies", "1 = 1").await, 1);
     assert_eq!(
-        app.count("payments", "settled_by = 'RECONCILIATION'").await,
+        app.count_settled_by(EvidenceSource::Reconciliation).await,
         1
     );
     assert_eq!(get(&mut app, &lost).await.status().short(), "SUCCEEDED");

@@ -326,15 +326,20 @@ async fn a_definitive_refusal_fails_the_refund_and_a_late_verified_success_is_ra
             "FAILED"
         );
         assert_eq!(prepayment(&mut app).await, "64.50", "{channel}: restored");
-        let raised = "reason = 'REFUND_PAID_AFTER_FAILURE' AND amount_fen = 6000";
+        let raised = "amount_fen = 6000";
         for _ in 0..100 {
-            if app.count("suspense_items", raised).await > 0 {
+            if app
+                .count_suspense(SuspenseReason::RefundPaidAfterFailure, raised)
+                .await
+                > 0
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(
-            app.count("suspense_items", raised).await,
+            app.count_suspense(SuspenseReason::RefundPaidAfterFailure, raised)
+                .await,
             1,
             "{channel}: the money that left twice is raised for finance"
         );

@@ -293,8 +293,7 @@ async fn a_verified_notification_for_a_reversed_order_goes_to_suspense_once() {
     assert_eq!(amount_due(&mut app).await, owed);
     assert_eq!(prepayment(&mut app).await, held);
     assert_eq!(
-        app.count("suspense_items", "reason = 'REVERSED_ORDER'")
-            .await,
+        app.count_suspense(SuspenseReason::ReversedOrder, "").await,
         1
     );
     let items = discrepancies(&mut app, 0).await;
@@ -377,8 +376,7 @@ async fn reconciliation_holds_a_reversed_order_the_gateway_took_later_in_suspens
     assert_eq!(amount_due(&mut app).await, owed);
     assert_eq!(prepayment(&mut app).await, held);
     assert_eq!(
-        app.count("suspense_items", "reason = 'REVERSED_ORDER'")
-            .await,
+        app.count_suspense(SuspenseReason::ReversedOrder, "").await,
         1
     );
     let (debits, credits) = app.journal_totals().await;

@@ -35,6 +35,7 @@ use super::settlement::{CLOSED, PENDING, PaidEvidence, PaymentChannel};
 use super::{App, AppError, AppResult, validate};
 use crate::db::entity::{discrepancy, payment, reconciliation_run};
 use crate::domain::discrepancy::{Class as ItemClass, Corrupt, Refusal, State as ItemState};
+use crate::domain::evidence::EvidenceSource;
 use crate::domain::reconcile::{
     Class, Discrepancy, MatchOptions, Movement, Neighbours, ReconcileInput, State, reconcile,
 };
@@ -79,7 +80,7 @@ pub(crate) enum Repair {
 
 /// Channel of a run: the online gateways (the counter closes through `close_cashier_day`).
 pub fn parse_channel(text: &str) -> AppResult<PaymentChannel> {
-    PaymentChannel::parse(&text.to_ascii_uppercase())
+    super::settlement::requested_channel(&text.to_ascii_uppercase())
 }
 
 impl App {
@@ -175,7 +176,7 @@ impl App {
                     }
                     match self.query_paid(channel, &item.out_trade_no).await {
                         Ok(Some(mut evidence)) => {
-                            evidence.source = "RECONCILIATION";
+                            evidence.source = EvidenceSource::Reconciliation;
                             repairs.push((index, Repair::Confirmed(evidence)));
                         }
                         Ok(None) => {}
@@ -290,6 +291,6 @@ fn statement_evidence(item: &Discrepancy) -> PaidEvidence {
         gateway_trade_no: item.gateway_trade_no.clone().unwrap_or_default(),
         amount_fen: item.gateway_fen.unwrap_or(0),
         paid_at,
-        source: "RECONCILIATION",
+        source: EvidenceSource::Reconciliation,
     }
 }

@@ -19,6 +19,7 @@ use crate::app::{App, AppError, AppResult, validate};
 use crate::db::entity::{
     cashier_close, discrepancy, discrepancy_action, payment, reconciliation_run, refund,
 };
+use crate::domain::cashier::CloseOutcome;
 use crate::domain::discrepancy::{Action, Class, Effect, Event, State, transition};
 use crate::domain::money::Money;
 use crate::domain::reconcile::Movement;
@@ -60,12 +61,8 @@ pub struct CashierClose {
 
 impl CashierClose {
     /// 长款 (over), 短款 (short) or 平 (balanced).
-    pub fn outcome(&self) -> &'static str {
-        match self.close.difference_fen {
-            d if d > 0 => "OVER",
-            d if d < 0 => "SHORT",
-            _ => "BALANCED",
-        }
+    pub fn outcome(&self) -> CloseOutcome {
+        CloseOutcome::of(Money::from_fen(self.close.difference_fen))
     }
 }
 
@@ -193,7 +190,7 @@ impl App {
                     .channel
             }
         };
-        PaymentChannel::parse(&channel)
+        crate::app::settlement::stored_channel(&channel)
     }
 
     /// POST (of a GATEWAY_ONLY payment, the transition checked) needs a known order that the
@@ -216,7 +213,7 @@ impl App {
         }
         match self.query_paid(channel, &item.out_trade_no).await {
             Ok(Some(mut evidence)) => {
-                evidence.source = "RECONCILIATION";
+                evidence.source = crate::domain::evidence::EvidenceSource::Reconciliation;
                 Ok((channel, evidence))
             }
             Ok(None) => Err(AppError::FailedPrecondition(format!(
