@@ -13,12 +13,10 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::payments::find_payment;
-use super::refunds::{REFUND_SUCCEEDED, RefundView};
-use super::settlement::{
-    PARTIALLY_REFUNDED, PaymentChannel, REFUNDED, SUCCEEDED, lock_account, write_entry,
-};
+use super::refunds::{REFUND_SUCCEEDED, RefundView, ensure_no_arrears, refundable_payment};
+use super::settlement::{PARTIALLY_REFUNDED, PaymentChannel, REFUNDED, lock_account, write_entry};
 use super::{App, AppError, AppResult, validate};
-use crate::db::entity::{bill, cashier_close, payment, refund};
+use crate::db::entity::{cashier_close, payment, refund};
 use crate::domain::journal::{JournalEntry, Ledger, Posting};
 use crate::domain::money::Money;
 use crate::gateway::beijing::beijing_date;
@@ -85,16 +83,7 @@ impl App {
         let today = beijing_date(now);
         let txn = crate::db::begin_write(&self.db).await?;
         lock_account(&txn, order.account_id).await?;
-        let order = payment::Entity::find_by_id(order.id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| AppError::NotFound("payment".into()))?;
-        if ![SUCCEEDED, PARTIALLY_REFUNDED].contains(&order.status.as_str()) {
-            return Err(AppError::FailedPrecondition(format!(
-                "payment {} is {}; only a succeeded payment can be refunded",
-                order.out_trade_no, order.status
-            )));
-        }
+        let order = refundable_payment(&txn, order.id).await?;
         ensure_not_closed(&txn, &asked.cashier_id, today).await?;
         ensure_no_arrears(&txn, order.account_id).await?;
         super::refundable::ensure_refundable(&txn, &order, asked.amount).await?;
@@ -188,24 +177,6 @@ async fn ensure_not_closed(
     match closed {
         Some(_) => Err(AppError::FailedPrecondition(format!(
             "cashier {cashier_id} already closed {today}; another cashier pays the refund out"
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// Prepayment is refunded only with no arrears (domain.md 5).
-async fn ensure_no_arrears(txn: &impl sea_orm::ConnectionTrait, account_id: i64) -> AppResult<()> {
-    let arrears = bill::Entity::find()
-        .filter(bill::Column::AccountId.eq(account_id))
-        .filter(
-            bill::Column::Status.is_in([super::billing::UNPAID, super::billing::PARTIALLY_PAID]),
-        )
-        .one(txn)
-        .await?;
-    match arrears {
-        Some(open) => Err(AppError::FailedPrecondition(format!(
-            "the account has unpaid bill {}; prepayment is refunded only with no arrears",
-            open.bill_no
         ))),
         None => Ok(()),
     }

@@ -111,16 +111,7 @@ impl App {
         let now = self.now();
         let txn = crate::db::begin_write(&self.db).await?;
         lock_account(&txn, order.account_id).await?;
-        let order = payment::Entity::find_by_id(order.id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| AppError::NotFound("payment".into()))?;
-        if ![SUCCEEDED, PARTIALLY_REFUNDED].contains(&order.status.as_str()) {
-            return Err(AppError::FailedPrecondition(format!(
-                "payment {} is {}; only a succeeded payment can be refunded",
-                order.out_trade_no, order.status
-            )));
-        }
+        let order = refundable_payment(&txn, order.id).await?;
         let pending_fen: i64 = refund::Entity::find()
             .filter(refund::Column::PaymentId.eq(order.id))
             .filter(refund::Column::Status.eq(RefundState::Pending.as_str()))
@@ -137,20 +128,7 @@ impl App {
                 order.out_trade_no
             )));
         }
-        let arrears = bill::Entity::find()
-            .filter(bill::Column::AccountId.eq(order.account_id))
-            .filter(
-                bill::Column::Status
-                    .is_in([super::billing::UNPAID, super::billing::PARTIALLY_PAID]),
-            )
-            .one(&txn)
-            .await?;
-        if let Some(open) = arrears {
-            return Err(AppError::FailedPrecondition(format!(
-                "the account has unpaid bill {}; prepayment is refunded only with no arrears",
-                open.bill_no
-            )));
-        }
+        ensure_no_arrears(&txn, order.account_id).await?;
         super::refundable::ensure_refundable(&txn, &order, amount).await?;
         let balance = queries::prepayment_balances(&txn, &[order.account_id])
             .await?
@@ -362,5 +340,45 @@ pub(crate) fn refund_entry(
                 credit: amount,
             },
         ],
+    }
+}
+
+/// The payment re-read inside the refund's transaction (the account already locked); only a
+/// succeeded, not wholly refunded payment can be refunded. Online and counter refunds share it.
+pub(super) async fn refundable_payment(
+    txn: &impl sea_orm::ConnectionTrait,
+    payment_id: i64,
+) -> AppResult<payment::Model> {
+    let order = payment::Entity::find_by_id(payment_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound("payment".into()))?;
+    if ![SUCCEEDED, PARTIALLY_REFUNDED].contains(&order.status.as_str()) {
+        return Err(AppError::FailedPrecondition(format!(
+            "payment {} is {}; only a succeeded payment can be refunded",
+            order.out_trade_no, order.status
+        )));
+    }
+    Ok(order)
+}
+
+/// Prepayment is refunded only with no arrears (domain.md 5).
+pub(super) async fn ensure_no_arrears(
+    txn: &impl sea_orm::ConnectionTrait,
+    account_id: i64,
+) -> AppResult<()> {
+    let arrears = bill::Entity::find()
+        .filter(bill::Column::AccountId.eq(account_id))
+        .filter(
+            bill::Column::Status.is_in([super::billing::UNPAID, super::billing::PARTIALLY_PAID]),
+        )
+        .one(txn)
+        .await?;
+    match arrears {
+        Some(open) => Err(AppError::FailedPrecondition(format!(
+            "the account has unpaid bill {}; prepayment is refunded only with no arrears",
+            open.bill_no
+        ))),
+        None => Ok(()),
     }
 }
